@@ -1,0 +1,80 @@
+# Touchpoint: `make run` starts everything, `make test` runs every test. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BUILD      := build
+APP_ENV    := $(BUILD)/app-env
+RASA_ENV   := $(BUILD)/rasa-env
+APP_PY     := $(APP_ENV)/bin/python
+RASA       := $(RASA_ENV)/bin/rasa
+MODEL      := $(BUILD)/models/touchpoint.tar.gz
+# Rasa 3.6 needs Python 3.10; pyenv provides it on our machines, else python3.10 on PATH.
+RASA_PYTHON ?= $(shell if command -v pyenv >/dev/null 2>&1 && [ -x "$$(pyenv root)/versions/3.10.13/bin/python" ]; \
+                  then echo "$$(pyenv root)/versions/3.10.13/bin/python"; else command -v python3.10; fi)
+APP_PYTHON ?= python3.11
+
+# Hermetic runs: every cache and config inside the build folder, no telemetry, no downloads.
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLCONFIGDIR := $(CURDIR)/$(BUILD)/cache/matplotlib
+export KERAS_HOME := $(CURDIR)/$(BUILD)/cache/keras
+export TF_CPP_MIN_LOG_LEVEL := 2
+export RASA_CACHE_DIRECTORY := $(CURDIR)/$(BUILD)/cache/rasa
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+
+.PHONY: help setup index train validate run test test-fast lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(APP_ENV)/.installed $(RASA_ENV)/.installed ## build both environments (idempotent)
+
+$(APP_ENV)/.installed: pyproject.toml
+	@test -x $(APP_PY) || $(APP_PYTHON) -m venv $(APP_ENV)
+	$(APP_PY) -m pip install --quiet --upgrade pip
+	$(APP_PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(RASA_ENV)/.installed: bot/rasa-requirements.txt
+	@test -n "$(RASA_PYTHON)" || { echo "Python 3.10 is needed for Rasa 3.6 (set RASA_PYTHON)"; exit 1; }
+	@test -x $(RASA_ENV)/bin/python || $(RASA_PYTHON) -m venv $(RASA_ENV)
+	$(RASA_ENV)/bin/python -m pip install --quiet --upgrade 'pip<24.1'
+	$(RASA_ENV)/bin/python -m pip install --quiet -r bot/rasa-requirements.txt
+	@touch $@
+
+validate: $(APP_ENV)/.installed ## check the knowledge-base articles
+	$(APP_ENV)/bin/touchpoint validate
+
+index: $(APP_ENV)/.installed ## build the knowledge-base index if missing or stale
+	$(APP_ENV)/bin/touchpoint index
+
+train: $(MODEL) ## train the Rasa model if its inputs changed
+
+$(MODEL): $(RASA_INPUTS) $(RASA_ENV)/.installed
+	@mkdir -p $(BUILD)/tmp $(BUILD)/rasa-home $(BUILD)/models
+	cd $(CURDIR) && HOME=$(CURDIR)/$(BUILD)/rasa-home TMPDIR=$(CURDIR)/$(BUILD)/tmp \
+	  $(RASA) train --config config.yml --domain bot/domain.yml --data bot/data \
+	  --out $(BUILD)/models --fixed-model-name touchpoint --quiet
+	@touch $@
+
+run: setup index train ## start Rasa, actions and the app on SQLite with the demo knowledge base
+	$(APP_ENV)/bin/touchpoint run
+
+test: setup index train ## run every test: unit, Rasa data checks and end-to-end
+	$(APP_ENV)/bin/python -m pytest
+
+test-fast: $(APP_ENV)/.installed ## unit tests only
+	$(APP_ENV)/bin/python -m pytest -m 'not e2e'
+
+lint: $(APP_ENV)/.installed ## ruff lint and format check
+	$(APP_ENV)/bin/ruff check .
+	$(APP_ENV)/bin/ruff format --check .
+
+bench: setup index train ## latency of POST /api/messages through the whole running stack
+	$(APP_ENV)/bin/python tests/bench/bench_messages.py
+
+clean: ## remove the build folder (environments, index, model, database)
+	rm -rf $(BUILD)

@@ -1,0 +1,97 @@
+"""Answering from the knowledge base, or handing off when no answer is good enough."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import hand_off
+from knowledge_base.articles import Article
+from knowledge_base.search import Hit, KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    threshold: float = 0.3  # below this fused score, a person answers instead
+    out_of_scope_threshold: float = 0.5  # stricter when the NLU thinks the message is off-topic
+    choice_margin: float = 0.05  # runners-up this close to the top answer are offered as choices
+    max_choices: int = 3
+
+
+def choice_payload(article_id: str) -> str:
+    return "/choose_article" + json.dumps({"article_id": article_id}, separators=(",", ":"))
+
+
+def top_intent(tracker: Tracker) -> str | None:
+    """The NLU's best real intent (under a FallbackClassifier verdict, the runner-up it beat)."""
+    for ranked in tracker.latest_message.get("intent_ranking") or [tracker.latest_message.get("intent") or {}]:
+        name = ranked.get("name")
+        if name and name != "nlu_fallback":
+            return name
+    return None
+
+
+class ActionAnswerQuestion(Action):
+    def __init__(self, knowledge_base: KnowledgeBase, settings: AnswerSettings = AnswerSettings()):
+        self._kb = knowledge_base
+        self._settings = settings
+
+    def name(self) -> str:
+        return "action_answer_question"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        language = tracker.get_slot("language") or "en"
+        latest = tracker.latest_message
+        if (latest.get("intent") or {}).get("name") == "choose_article":
+            chosen = next((e["value"] for e in latest.get("entities") or [] if e.get("entity") == "article_id"), None)
+            article = self._kb.get(chosen, language) if chosen else None
+            if article is not None:
+                return self._answer(dispatcher, article, score=None, runners_up=[])
+
+        query = latest.get("text") or ""
+        hits = self._kb.search(query, language, k=self._settings.max_choices + 1)
+        threshold = self._settings.threshold
+        if top_intent(tracker) == "out_of_scope":
+            threshold = max(threshold, self._settings.out_of_scope_threshold)
+        if not hits or hits[0].score < threshold:
+            logger.info("No confident answer (best %.3f < %.3f) for %r", hits[0].score if hits else 0, threshold, query)
+            return hand_off(dispatcher, "low_confidence")
+
+        best = hits[0]
+        runners_up = [
+            hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= self._settings.choice_margin
+        ]
+        return self._answer(dispatcher, best.article, score=best.score, runners_up=runners_up)
+
+    def _answer(
+        self, dispatcher: CollectingDispatcher, article: Article, *, score: float | None, runners_up: list[Hit]
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            json_message={
+                "text": article.body,
+                "article_id": article.id,
+                "title": article.title,
+                "score": None if score is None else round(score, 4),
+                "choices": [
+                    {
+                        "title": hit.article.title,
+                        "payload": choice_payload(hit.article.id),
+                        "article_id": hit.article.id,
+                    }
+                    for hit in runners_up[: self._settings.max_choices]
+                ],
+            }
+        )
+        return [
+            SlotSet("last_article_id", article.id),
+            SlotSet("runner_up_ids", [hit.article.id for hit in runners_up]),
+            SlotSet("article_id", None),
+        ]

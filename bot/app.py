@@ -1,0 +1,67 @@
+"""The Touchpoint app: one Starlette service holding the gateway, the store and the API."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bot import api
+from bot.errors import ApiError
+from bot.gateway import Gateway
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return _error(exc.status, exc.code, exc.message)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return _error(exc.status_code, "http_error", str(exc.detail))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", "something went wrong on our side; the error was logged")
+
+
+def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
+    """The app for `settings`; `rasa` replaces the Rasa client (tests pass one on a fake transport)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        settings.build_dir.mkdir(parents=True, exist_ok=True)
+        store = Store.from_url(settings.database_url)
+        await store.create_schema()
+        client = rasa or RasaClient(settings.rasa_url, settings.actions_url, timeout=settings.rasa_timeout)
+        app.state.settings = settings
+        app.state.store = store
+        app.state.rasa = client
+        app.state.gateway = Gateway(store, client)
+        try:
+            yield
+        finally:
+            await client.close()
+            await store.close()
+
+    return Starlette(
+        routes=api.routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )

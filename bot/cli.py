@@ -1,0 +1,207 @@
+"""`touchpoint`: run the stack, talk to it, and manage the knowledge base from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+import uuid
+
+import httpx
+
+from bot.settings import ConfigError, Settings, load_settings
+
+
+def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from knowledge_base.articles import ArticleError, load_articles
+
+    try:
+        articles = load_articles(settings.articles_dir, include_unpublished=True)
+    except ArticleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    languages = sorted({a.language for a in articles})
+    print(f"{len(articles)} articles OK ({', '.join(languages)}) in {settings.articles_dir}")
+    return 0
+
+
+def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+    from knowledge_base.articles import ArticleError
+    from knowledge_base.encoder import load_encoders
+    from knowledge_base.index import open_index
+    from knowledge_base.text import Analyzer
+
+    try:
+        encoders = load_encoders(settings.embedding_models)
+        index = open_index(
+            settings.articles_dir, settings.index_dir, encoders, Analyzer(settings.cache_dir), rebuild=args.rebuild
+        )
+    except ArticleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    manifest = index.manifest
+    print(
+        f"index at {settings.index_dir}: {manifest['articles']} articles, units {manifest['units']}, "
+        f"models {manifest['models']}, built {manifest['built_at']}"
+    )
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    uvicorn.run(
+        create_app(settings), host=args.host or settings.host, port=args.port or settings.app_port, log_level="info"
+    )
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.processes import Stack, StartupError
+
+    # `kill` (SIGTERM) stops the stack as cleanly as Ctrl-C: the children run in their own sessions.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print("Starting Rasa, the action server and the app (first start takes about a minute)...", flush=True)
+    try:
+        stack = Stack(settings)
+        stack.start()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    base = f"http://{settings.host}:{settings.app_port}"
+    print(
+        f"\nTouchpoint is running.\n"
+        f"  API:     POST {base}/api/messages\n"
+        f"  Health:  {base}/healthz\n"
+        f"  Chat:    build/app-env/bin/touchpoint chat --url {base}\n"
+        f"  Logs:    {stack.run_dir / 'logs'}\n"
+        f"Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        while all(p.running for p in stack.processes):
+            time.sleep(1)
+        crashed = [p.spec.name for p in stack.processes if not p.running]
+        print(f"error: {', '.join(crashed)} stopped; see {stack.run_dir / 'logs'}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...")
+        return 0
+    finally:
+        stack.stop()
+
+
+def render(reply: dict) -> str:
+    lines = []
+    for message in reply.get("messages", []):
+        if message.get("title"):
+            score = message.get("score")
+            lines.append(f"[{message['title']}]" + (f" (score {score:.2f})" if score is not None else ""))
+        lines.append(message["text"])
+        for number, choice in enumerate(message.get("choices") or [], start=1):
+            lines.append(f"  {number}. {choice['title']}")
+    if reply.get("handoff"):
+        lines.append(f"-- handed off to a person (reason: {reply['handoff']['reason']}) --")
+    return "\n".join(lines)
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    url = (args.url or f"http://{settings.host}:{settings.app_port}").rstrip("/")
+    conversation_id = args.conversation or f"cli-{uuid.uuid4().hex[:12]}"
+    print(f"Chatting as {conversation_id} with {url}. Type a question; a number picks a choice; Ctrl-D quits.")
+    choices: list[dict] = []
+    with httpx.Client(timeout=60) as http:
+        while True:
+            try:
+                text = input("you> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                print()
+                return 0
+            if not text:
+                continue
+            if text.isdigit() and 1 <= int(text) <= len(choices):
+                text = choices[int(text) - 1]["payload"]
+            try:
+                response = http.post(
+                    f"{url}/api/messages", json={"conversation_id": conversation_id, "text": text, "channel": "cli"}
+                )
+            except httpx.HTTPError as exc:
+                print(f"error: cannot reach {url} ({exc}); is `make run` running?", file=sys.stderr)
+                return 1
+            body = response.json()
+            if response.status_code != 200:
+                print(f"error: {body.get('error', {}).get('message', body)}", file=sys.stderr)
+                continue
+            choices = [c for m in body["messages"] for c in m.get("choices") or []]
+            print("bot> " + render(body).replace("\n", "\n     "))
+
+
+def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    """Search the knowledge base directly, without Rasa: what would the bot answer?"""
+    from knowledge_base.encoder import load_encoders
+    from knowledge_base.index import open_index
+    from knowledge_base.search import HybridSearcher
+    from knowledge_base.text import Analyzer, detect_language
+
+    analyzer = Analyzer(settings.cache_dir)
+    encoders = load_encoders(settings.embedding_models)
+    searcher = HybridSearcher(
+        open_index(settings.articles_dir, settings.index_dir, encoders, analyzer), encoders, analyzer
+    )
+    language = args.language or detect_language(args.question)
+    hits = searcher.search(args.question, language, k=args.k)
+    print(json.dumps([{"article_id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
+                       "dense": round(h.dense, 4), "lexical": round(h.lexical, 4),
+                       "probability": round(h.probability, 4)} for h in hits],
+                     ensure_ascii=False, indent=2))  # fmt: skip
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("validate", help="check every knowledge-base article; report file, line and field")
+    index = commands.add_parser("index", help="build the knowledge-base index if it is missing or stale")
+    index.add_argument("--rebuild", action="store_true", help="rebuild even if the index is current")
+    serve = commands.add_parser("serve", help="run the app alone (Rasa and actions must be running)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    commands.add_parser("run", help="start Rasa, the action server and the app")
+    chat = commands.add_parser("chat", help="talk to a running Touchpoint in the terminal")
+    chat.add_argument("--url", help="the app's base URL")
+    chat.add_argument("--conversation", help="continue this conversation id")
+    ask = commands.add_parser("ask", help="search the knowledge base for a question, without Rasa")
+    ask.add_argument("question")
+    ask.add_argument("--language", choices=["en", "zh"])
+    ask.add_argument("-k", type=int, default=5)
+    return parser
+
+
+COMMANDS = {
+    "validate": cmd_validate,
+    "index": cmd_index,
+    "serve": cmd_serve,
+    "run": cmd_run,
+    "chat": cmd_chat,
+    "ask": cmd_ask,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Thin client for the Rasa server's REST channel and the action server's health endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa (or the actions behind it) could not produce a reply."""
+
+
+class RasaClient:
+    def __init__(self, rasa_url: str, actions_url: str, *, timeout: float, http: httpx.AsyncClient | None = None):
+        self._rasa_url = rasa_url.rstrip("/")
+        self._actions_url = actions_url.rstrip("/")
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._timeout = timeout
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send one user message; return Rasa's bot messages (REST channel format)."""
+        try:
+            response = await self._http.post(
+                f"{self._rasa_url}/webhooks/rest/webhook",
+                json={"sender": conversation_id, "message": text, "metadata": metadata},
+                timeout=self._timeout,
+            )
+            response.raise_for_status()
+            messages = response.json()
+        except httpx.TimeoutException as exc:
+            raise RasaUnavailable(f"Rasa did not answer within {self._timeout:g} s") from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise RasaUnavailable(f"Rasa request failed: {exc!r}") from exc
+        if not isinstance(messages, list):
+            raise RasaUnavailable(f"unexpected reply from Rasa: {messages!r}")
+        return messages
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        return {
+            "rasa": await self._check(f"{self._rasa_url}/"),
+            "actions": await self._check(f"{self._actions_url}/health"),
+        }
+
+    async def _check(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self._http.get(url, timeout=3.0)
+        except httpx.HTTPError as exc:
+            return {"ok": False, "url": url, "error": type(exc).__name__}
+        return {"ok": response.status_code == 200, "url": url, "status": response.status_code}

@@ -1,0 +1,104 @@
+"""All configuration, read once from the environment (`TOUCHPOINT_*`), with defaults that run
+the whole stack on one machine: SQLite in the build folder, the demo knowledge base, local ports.
+
+A malformed value fails loudly at start-up, naming the variable; nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    build_dir: Path = PROJECT_ROOT / "build"
+    database_url: str = ""  # default: SQLite file in build_dir
+    articles_dir: Path = PROJECT_ROOT / "knowledge_base" / "articles"
+    index_dir: Path = field(default=Path())  # default: build_dir / "index"
+    embedding_model: str = "all-MiniLM-L6-v2"  # English
+    chinese_embedding_model: str = "multilingual-e5-small"
+    host: str = "127.0.0.1"
+    app_port: int = 8000
+    rasa_url: str = "http://127.0.0.1:5005"
+    actions_url: str = "http://127.0.0.1:5055"
+    rasa_timeout: float = 15.0
+    answer_threshold: float = 0.3
+    out_of_scope_threshold: float = 0.5
+    choice_margin: float = 0.05
+    max_choices: int = 3
+    not_helpful_limit: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{self.build_dir / 'touchpoint.db'}")
+        if self.index_dir == Path():
+            object.__setattr__(self, "index_dir", self.build_dir / "index")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.build_dir / "cache"
+
+    @property
+    def embedding_models(self) -> dict[str, str]:
+        return {"en": self.embedding_model, "zh": self.chinese_embedding_model}
+
+    @property
+    def rasa_executable(self) -> Path:
+        return self.build_dir / "rasa-env" / "bin" / "rasa"
+
+    @property
+    def model_path(self) -> Path:
+        return self.build_dir / "models" / "touchpoint.tar.gz"
+
+    def with_overrides(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+# Environment variable -> (field, parser)
+_VARIABLES = {
+    "TOUCHPOINT_BUILD_DIR": ("build_dir", Path),
+    "TOUCHPOINT_DATABASE_URL": ("database_url", str),
+    "TOUCHPOINT_ARTICLES_DIR": ("articles_dir", Path),
+    "TOUCHPOINT_INDEX_DIR": ("index_dir", Path),
+    "TOUCHPOINT_EMBEDDING_MODEL": ("embedding_model", str),
+    "TOUCHPOINT_CHINESE_EMBEDDING_MODEL": ("chinese_embedding_model", str),
+    "TOUCHPOINT_HOST": ("host", str),
+    "TOUCHPOINT_APP_PORT": ("app_port", int),
+    "TOUCHPOINT_RASA_URL": ("rasa_url", str),
+    "TOUCHPOINT_ACTIONS_URL": ("actions_url", str),
+    "TOUCHPOINT_RASA_TIMEOUT": ("rasa_timeout", float),
+    "TOUCHPOINT_ANSWER_THRESHOLD": ("answer_threshold", float),
+    "TOUCHPOINT_OUT_OF_SCOPE_THRESHOLD": ("out_of_scope_threshold", float),
+    "TOUCHPOINT_CHOICE_MARGIN": ("choice_margin", float),
+    "TOUCHPOINT_MAX_CHOICES": ("max_choices", int),
+    "TOUCHPOINT_NOT_HELPFUL_LIMIT": ("not_helpful_limit", int),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for variable, (name, parse) in _VARIABLES.items():
+        raw = environ.get(variable)
+        if raw is None:
+            continue
+        if not raw.strip():
+            raise ConfigError(f"{variable} is set but empty; unset it to use the default")
+        try:
+            values[name] = parse(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
+    return Settings(**values)
+
+
+def documented_variables() -> list[str]:
+    return list(_VARIABLES)

@@ -1,0 +1,177 @@
+"""Knowledge-base articles: one Markdown file per article and language, with YAML front matter.
+
+A file looks like::
+
+    ---
+    id: roaming-activate
+    language: en
+    title: Turn on international roaming
+    questions:
+      - How do I activate roaming before I travel?
+    tags: [roaming]
+    status: published
+    ---
+    The answer, in Markdown.
+
+`load_articles` rejects a bad file with an `ArticleError` naming the file, the line and the
+field, so a curator can fix it without guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+LANGUAGES = ("en", "zh")
+STATUSES = ("published", "draft", "archived")
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+FIELDS = ("id", "language", "title", "questions", "tags", "status")
+REQUIRED = ("id", "language", "title", "questions", "status")
+
+
+class ArticleError(ValueError):
+    """A malformed article file: says where (file, line) and what (field)."""
+
+    def __init__(self, path: Path | str, line: int, field: str | None, message: str):
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        where = f"{self.path}:{line}"
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    language: str
+    title: str
+    questions: tuple[str, ...]
+    body: str
+    tags: tuple[str, ...] = ()
+    status: str = "published"
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.language)
+
+
+def parse_article(text: str, path: Path | str = "<string>") -> Article:
+    """Parse one article file's text; raise `ArticleError` on any problem."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise ArticleError(path, 1, None, "must start with a '---' line opening the front matter")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise ArticleError(path, 1, None, "front matter is not closed by a '---' line") from None
+
+    front_text = "\n".join(lines[1:end])
+    try:
+        node = yaml.compose(front_text, Loader=yaml.SafeLoader)
+        meta = yaml.safe_load(front_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        raise ArticleError(path, line, None, f"front matter is not valid YAML ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ArticleError(path, 2, None, "front matter must be a mapping of fields")
+
+    def line_of(name: str, item: int | None = None) -> int:
+        for key, value in node.value:
+            if key.value == name:
+                if item is not None and isinstance(value, yaml.SequenceNode) and item < len(value.value):
+                    value = value.value[item]
+                return value.start_mark.line + 2  # +1 for 1-based, +1 for the opening '---'
+        return 1
+
+    def fail(name: str, message: str, item: int | None = None) -> ArticleError:
+        return ArticleError(path, line_of(name, item), name, message)
+
+    for name in meta:
+        if name not in FIELDS:
+            raise fail(name, f"unknown field; expected one of {', '.join(FIELDS)}")
+    for name in REQUIRED:
+        if name not in meta:
+            raise ArticleError(path, 1, name, "missing required field")
+
+    article_id = meta["id"]
+    if not isinstance(article_id, str) or not ID_PATTERN.match(article_id):
+        raise fail("id", "must be lowercase letters, digits and single hyphens, e.g. 'roaming-activate'")
+    if isinstance(path, Path) and path.suffix == ".md" and path.stem != article_id:
+        raise fail("id", f"does not match the file name '{path.name}'")
+    if meta["language"] not in LANGUAGES:
+        raise fail("language", f"must be one of {', '.join(LANGUAGES)}")
+    title = meta["title"]
+    if not isinstance(title, str) or not title.strip():
+        raise fail("title", "must be a non-empty string")
+    questions = meta["questions"]
+    if not isinstance(questions, list) or not questions:
+        raise fail("questions", "must be a non-empty list of questions")
+    for number, question in enumerate(questions):
+        if not isinstance(question, str) or not question.strip():
+            raise fail("questions", f"every question must be a non-empty string, got {question!r}", number)
+    tags = meta.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise fail("tags", "must be a list of non-empty strings")
+    if meta["status"] not in STATUSES:
+        raise fail("status", f"must be one of {', '.join(STATUSES)}")
+
+    body = "\n".join(lines[end + 1 :]).strip()
+    if not body:
+        raise ArticleError(path, end + 2, "body", "the answer after the front matter is empty")
+
+    return Article(
+        id=article_id,
+        language=meta["language"],
+        title=title.strip(),
+        questions=tuple(q.strip() for q in questions),
+        body=body,
+        tags=tuple(t.strip() for t in tags),
+        status=meta["status"],
+        path=Path(path) if isinstance(path, Path) else None,
+    )
+
+
+def article_files(directory: Path) -> list[Path]:
+    return sorted(p for p in Path(directory).rglob("*.md") if p.name.lower() != "readme.md")
+
+
+def load_articles(directory: Path | str, *, include_unpublished: bool = False) -> list[Article]:
+    """Load every article under `directory` (recursively); fail on the first bad file."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"knowledge base folder {directory} does not exist")
+    articles: list[Article] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in article_files(directory):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ArticleError(path, 1, None, "is not UTF-8 text") from None
+        article = parse_article(text, path)
+        if article.key in seen:
+            raise ArticleError(
+                path, 1, "id", f"'{article.id}' ({article.language}) is already defined in {seen[article.key]}"
+            )
+        seen[article.key] = path
+        if include_unpublished or article.status == "published":
+            articles.append(article)
+    return articles
+
+
+def content_hash(directory: Path | str) -> str:
+    """A hash of every article file's name and bytes: changes whenever the knowledge base does."""
+    digest = hashlib.sha256()
+    directory = Path(directory)
+    for path in article_files(directory):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()

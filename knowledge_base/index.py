@@ -1,0 +1,277 @@
+"""The knowledge-base index: per language, a FAISS index and a lexical index over "units".
+
+A unit is a piece of an article that a question can match: its title, each alternate question,
+and its answer. Each unit keeps its article, so the best-matching unit speaks for the article.
+The index is saved with a manifest (model, settings, content hash of the article files), and
+`open_index` rebuilds it when the manifest no longer matches what it would build now.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from knowledge_base.articles import LANGUAGES, Article, content_hash, load_articles
+from knowledge_base.classifier import ArticleClassifier
+from knowledge_base.encoder import NO_MODEL, Encoder
+from knowledge_base.lexical import LexicalIndex
+from knowledge_base.text import Analyzer
+from knowledge_base.vectors import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+
+
+class StaleIndexError(RuntimeError):
+    """The saved index does not match the knowledge base, model or settings it is asked for."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    index_titles: bool = True
+    index_questions: bool = True
+    index_answers: bool = True
+    index_pooled: bool = True  # title and all questions as one more unit: the article's whole vocabulary
+    classifier: bool = True  # train an article classifier on the titles and questions
+    classifier_regularisation: float = 100.0  # logistic regression's C: larger fits the questions closer
+    classifier_units: tuple[str, ...] = ("title", "question")  # which units it learns from
+    classifier_embeddings: bool = True  # the classifier also sees the sentence embedding, where there is one
+    answer_chars: int = 600  # the answer's opening, where its subject is stated
+
+
+@dataclass(frozen=True)
+class Unit:
+    article: int  # position in KnowledgeIndex.articles
+    kind: str  # "title" | "question" | "answer" | "pooled"
+    text: str
+
+
+class KnowledgeIndex:
+    def __init__(
+        self,
+        articles: list[Article],
+        units: dict[str, list[Unit]],
+        vectors: dict[str, VectorIndex],
+        lexical: dict[str, LexicalIndex],
+        classifiers: dict[str, ArticleClassifier | None],
+        manifest: dict,
+    ):
+        self.articles = articles
+        self.units = units
+        self.vectors = vectors
+        self.lexical = lexical
+        self.classifiers = classifiers
+        self.manifest = manifest
+
+    # --- building -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        articles: list[Article],
+        encoders: Mapping[str, Encoder],
+        analyzer: Analyzer,
+        settings: IndexSettings = IndexSettings(),
+        content: str = "",
+    ) -> KnowledgeIndex:
+        """Index `articles`; a language without an encoder in `encoders` gets the lexical side only."""
+        started = time.perf_counter()
+        units: dict[str, list[Unit]] = {language: [] for language in LANGUAGES}
+        for position, article in enumerate(articles):
+            target = units[article.language]
+            if settings.index_titles:
+                target.append(Unit(position, "title", article.title))
+            if settings.index_questions:
+                target.extend(Unit(position, "question", q) for q in article.questions)
+            if settings.index_answers:
+                target.append(Unit(position, "answer", article.body[: settings.answer_chars]))
+            if settings.index_pooled:
+                target.append(Unit(position, "pooled", "\n".join([article.title, *article.questions])))
+
+        vectors, lexical, classifiers, baselines = {}, {}, {}, {}
+        for language, language_units in units.items():
+            texts = [unit.text for unit in language_units]
+            encoder = encoders.get(language)
+            embeddings = None
+            if encoder is not None:
+                embeddings = encoder.encode(texts) if texts else np.zeros((0, encoder.dimension), dtype=np.float32)
+                vectors[language] = VectorIndex.build(embeddings, np.arange(len(texts)))
+                baselines[language] = unrelated_similarity(embeddings, [u.article for u in language_units])
+            lexical[language] = LexicalIndex.build([analyzer.features(t, language) for t in texts])
+            classifiers[language] = _train_classifier(language_units, lexical[language], embeddings, settings)
+
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "models": model_names(encoders),
+            "dimensions": {language: encoder.dimension for language, encoder in encoders.items()},
+            "dense_baseline": baselines,
+            "settings": _plain(settings),
+            "content_hash": content,
+            "articles": len(articles),
+            "units": {language: len(u) for language, u in units.items()},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.perf_counter() - started, 3),
+        }
+        return cls(articles, units, vectors, lexical, classifiers, manifest)
+
+    # --- persistence ----------------------------------------------------------------------
+    def save(self, directory: Path | str) -> None:
+        """Write the index next to `directory` and swap it in, so readers never see half of it."""
+        directory = Path(directory)
+        staging = directory.with_name(directory.name + ".building")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        articles = [
+            {
+                "id": a.id,
+                "language": a.language,
+                "title": a.title,
+                "questions": list(a.questions),
+                "body": a.body,
+                "tags": list(a.tags),
+                "status": a.status,
+            }
+            for a in self.articles
+        ]
+        (staging / "articles.json").write_text(json.dumps(articles, ensure_ascii=False), encoding="utf-8")
+        units = {lang: [[u.article, u.kind, u.text] for u in us] for lang, us in self.units.items()}
+        (staging / "units.json").write_text(json.dumps(units, ensure_ascii=False), encoding="utf-8")
+        for language in LANGUAGES:
+            if language in self.vectors:
+                self.vectors[language].save(staging / f"vectors-{language}.faiss")
+            self.lexical[language].save(staging, f"lexical-{language}")
+            if self.classifiers.get(language) is not None:
+                self.classifiers[language].save(staging / f"classifier-{language}.npz")
+        (staging / MANIFEST).write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            directory.rename(old)
+        staging.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> KnowledgeIndex:
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        if manifest is None:
+            raise StaleIndexError(f"no index at {directory}")
+        articles = [
+            Article(
+                id=a["id"],
+                language=a["language"],
+                title=a["title"],
+                questions=tuple(a["questions"]),
+                body=a["body"],
+                tags=tuple(a["tags"]),
+                status=a["status"],
+            )
+            for a in json.loads((directory / "articles.json").read_text(encoding="utf-8"))
+        ]
+        raw_units = json.loads((directory / "units.json").read_text(encoding="utf-8"))
+        units = {lang: [Unit(a, k, t) for a, k, t in us] for lang, us in raw_units.items()}
+        vectors = {
+            lang: VectorIndex.load(path) for lang in LANGUAGES if (path := directory / f"vectors-{lang}.faiss").exists()
+        }
+        lexical = {lang: LexicalIndex.load(directory, f"lexical-{lang}") for lang in LANGUAGES}
+        classifiers = {
+            lang: ArticleClassifier.load(path) if (path := directory / f"classifier-{lang}.npz").exists() else None
+            for lang in LANGUAGES
+        }
+        return cls(articles, units, vectors, lexical, classifiers, manifest)
+
+
+def _train_classifier(
+    units: list[Unit], lexical: LexicalIndex, embeddings: np.ndarray | None, settings: IndexSettings
+) -> ArticleClassifier | None:
+    rows = [i for i, unit in enumerate(units) if unit.kind in settings.classifier_units]
+    labels = np.array([units[i].article for i in rows])
+    if not settings.classifier or len(set(labels.tolist())) < 2:
+        return None
+    features = lexical.matrix[rows]
+    uses_embeddings = settings.classifier_embeddings and embeddings is not None
+    if uses_embeddings:
+        features = sparse.hstack([features, sparse.csr_matrix(embeddings[rows])], format="csr")
+    return ArticleClassifier.train(
+        features, labels, regularisation=settings.classifier_regularisation, uses_embeddings=uses_embeddings
+    )
+
+
+def unrelated_similarity(embeddings: np.ndarray, articles: list[int], sample: int = 2000) -> float:
+    """The mean cosine between units of different articles: what "unrelated" scores with this model.
+
+    Models differ widely here (about 0.1 for MiniLM, about 0.8 for E5, trained with a low
+    temperature), so search rescales dense scores from this floor to 1 before fusing them.
+    """
+    if len(embeddings) < 2:
+        return 0.0
+    rows = np.random.default_rng(0).permutation(len(embeddings))[:sample]
+    chosen, owners = embeddings[rows], np.asarray(articles)[rows]
+    different = owners[:, None] != owners[None, :]
+    if not different.any():
+        return 0.0
+    return round(float((chosen @ chosen.T)[different].mean()), 4)
+
+
+def model_names(encoders: Mapping[str, Encoder]) -> dict[str, str]:
+    return {language: encoders[language].name if language in encoders else NO_MODEL for language in LANGUAGES}
+
+
+def _plain(settings: IndexSettings) -> dict:
+    """Settings as they read back from the manifest's JSON (tuples become lists)."""
+    return json.loads(json.dumps(asdict(settings)))
+
+
+def read_manifest(directory: Path | str) -> dict | None:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def staleness(manifest: dict | None, *, models: dict[str, str], settings: IndexSettings, content: str) -> str | None:
+    """Why an index with `manifest` is out of date, or None if it is current."""
+    if manifest is None:
+        return "no index has been built"
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}"
+    if manifest.get("models") != models:
+        return f"index was built with models {manifest.get('models')}, not {models}"
+    if manifest.get("settings") != _plain(settings):
+        return "index settings changed"
+    if manifest.get("content_hash") != content:
+        return "knowledge base articles changed"
+    return None
+
+
+def open_index(
+    articles_dir: Path | str,
+    index_dir: Path | str,
+    encoders: Mapping[str, Encoder],
+    analyzer: Analyzer,
+    settings: IndexSettings = IndexSettings(),
+    *,
+    rebuild: bool = False,
+) -> KnowledgeIndex:
+    """Load the saved index, rebuilding (and saving) it first if it is stale."""
+    content = content_hash(articles_dir)
+    reason = (
+        "rebuild requested"
+        if rebuild
+        else staleness(read_manifest(index_dir), models=model_names(encoders), settings=settings, content=content)
+    )
+    if reason is None:
+        return KnowledgeIndex.load(index_dir)
+    logger.info("Building the knowledge-base index: %s", reason)
+    index = KnowledgeIndex.build(load_articles(articles_dir), encoders, analyzer, settings, content)
+    index.save(index_dir)
+    return index

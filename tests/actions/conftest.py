@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+
+from knowledge_base.articles import load_articles
+from knowledge_base.index import KnowledgeIndex
+from knowledge_base.search import HybridSearcher
+from tests.helpers import hashing_encoders, write_articles
+
+DOMAIN_PATH = Path(__file__).resolve().parents[2] / "bot" / "domain.yml"
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict:
+    return yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def knowledge_base(tmp_path, analyzer) -> HybridSearcher:
+    index = KnowledgeIndex.build(load_articles(write_articles(tmp_path)), hashing_encoders(), analyzer)
+    return HybridSearcher(index, hashing_encoders(), analyzer)
+
+
+def make_tracker(
+    text: str,
+    intent: str = "ask_question",
+    *,
+    confidence: float = 0.95,
+    slots: dict | None = None,
+    entities: list[dict] | None = None,
+    metadata: dict | None = None,
+    ranking: list[dict] | None = None,
+) -> Tracker:
+    """A tracker as Rasa sends it to the action server, after one user message."""
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": ranking or [{"name": intent, "confidence": confidence}],
+        "entities": entities or [],
+        "metadata": metadata or {},
+    }
+    state = {
+        "sender_id": "test-conversation",
+        "slots": {"language": "en", "not_helpful_count": 0, **(slots or {})},
+        "latest_message": latest,
+        "events": [{"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}}],
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {},
+        "latest_action_name": "action_listen",
+    }
+    return Tracker.from_dict(state)

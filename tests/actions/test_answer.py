@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import asyncio
+
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answer import ActionAnswerQuestion, AnswerSettings, choice_payload
+from tests.actions.conftest import make_tracker
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher.messages, events
+
+
+def test_confident_question_is_answered_with_the_article(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=0.2))
+    messages, events = run(action, make_tracker("How can I pay my bill?"), domain)
+
+    assert len(messages) == 1
+    answer = messages[0]["custom"]
+    assert answer["article_id"] == "billing-payment-methods"
+    assert answer["title"] == "Ways to pay your bill"
+    assert answer["text"].startswith("Pay in the app")
+    assert 0.2 <= answer["score"] <= 1.0
+    assert SlotSet("last_article_id", "billing-payment-methods") in events
+
+
+def test_answer_is_in_the_conversation_language(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=0.2))
+    messages, _ = run(action, make_tracker("怎么交话费？", slots={"language": "zh"}), domain)
+    assert messages[0]["custom"]["article_id"] == "billing-payment-methods"
+    assert messages[0]["custom"]["title"] == "话费缴纳方式"
+
+
+def test_low_score_hands_off_with_reason_low_confidence(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=1.01))
+    messages, events = run(action, make_tracker("How can I pay my bill?"), domain)
+
+    assert messages == [
+        {
+            "text": None,
+            "buttons": [],
+            "elements": [],
+            "custom": {"handoff": {"reason": "low_confidence"}},
+            "template": "utter_handoff_low_confidence",
+            "response": "utter_handoff_low_confidence",
+            "image": None,
+            "attachment": None,
+        }
+    ]
+    assert SlotSet("last_article_id", None) in events
+
+
+def test_off_topic_intent_needs_a_higher_score(knowledge_base, domain):
+    settings = AnswerSettings(threshold=0.2, out_of_scope_threshold=1.01)
+    action = ActionAnswerQuestion(knowledge_base, settings)
+    as_question, _ = run(action, make_tracker("How can I pay my bill?"), domain)
+    as_off_topic, _ = run(action, make_tracker("How can I pay my bill?", "out_of_scope"), domain)
+    assert as_question[0]["custom"]["article_id"] == "billing-payment-methods"
+    assert as_off_topic[0]["custom"] == {"handoff": {"reason": "low_confidence"}}
+
+
+def test_fallback_verdict_uses_the_intent_it_overruled(knowledge_base, domain):
+    settings = AnswerSettings(threshold=0.2, out_of_scope_threshold=1.01)
+    tracker = make_tracker(
+        "How can I pay my bill?",
+        "nlu_fallback",
+        ranking=[{"name": "nlu_fallback", "confidence": 0.5}, {"name": "out_of_scope", "confidence": 0.4}],
+    )
+    messages, _ = run(ActionAnswerQuestion(knowledge_base, settings), tracker, domain)
+    assert messages[0]["custom"] == {"handoff": {"reason": "low_confidence"}}
+
+
+def test_close_runners_up_are_offered_as_choices(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=0.01, choice_margin=1.0, max_choices=2))
+    messages, events = run(action, make_tracker("roaming bill PIN"), domain)
+    choices = messages[0]["custom"]["choices"]
+    assert 1 <= len(choices) <= 2
+    assert messages[0]["custom"]["article_id"] not in {c["article_id"] for c in choices}
+    for choice in choices:
+        assert choice["payload"] == choice_payload(choice["article_id"])
+    assert SlotSet("runner_up_ids", [c["article_id"] for c in choices]) in events
+
+
+def test_chosen_article_is_answered_directly(knowledge_base, domain):
+    tracker = make_tracker(
+        choice_payload("sim-puk"), "choose_article", entities=[{"entity": "article_id", "value": "sim-puk"}]
+    )
+    messages, _ = run(ActionAnswerQuestion(knowledge_base), tracker, domain)
+    assert messages[0]["custom"]["article_id"] == "sim-puk"
+    assert messages[0]["custom"]["score"] is None
+
+
+def test_choice_payload_is_a_rasa_intent_with_entity():
+    assert choice_payload("sim-puk") == '/choose_article{"article_id":"sim-puk"}'

@@ -1,0 +1,221 @@
+"""The app over a real SQLite file, with Rasa replaced at the transport (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from bot.app import create_app
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+from tests.databases import postgres_database
+
+ANSWER = {
+    "recipient_id": "c1",
+    "custom": {
+        "text": "Open the app, go to Services → Roaming.",
+        "article_id": "roaming-activate",
+        "title": "Turn on international roaming",
+        "score": 0.82,
+        "choices": [{"title": "Roaming rates", "payload": '/choose_article{"article_id":"roaming-rates"}'}],
+    },
+}
+HANDOFF = [
+    {"recipient_id": "c1", "text": "Sure, I'm connecting you with a member of our support team."},
+    {"recipient_id": "c1", "custom": {"handoff": {"reason": "user_request"}}},
+]
+
+
+class FakeRasa:
+    """Answers the REST webhook and health checks like Rasa would, and records what it was sent."""
+
+    def __init__(self):
+        self.replies: list = []
+        self.sent: list[dict] = []
+        self.down = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/webhooks/rest/webhook":
+            self.sent.append(json.loads(request.content))
+            reply = self.replies.pop(0)
+            return reply if isinstance(reply, httpx.Response) else httpx.Response(200, json=reply)
+        return httpx.Response(200, json={"status": "ok"})
+
+
+@pytest.fixture
+def rasa():
+    return FakeRasa()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request, tmp_path):
+    """Every API test runs on SQLite and on PostgreSQL."""
+    url = ""
+    if request.param == "postgres":
+        databases = postgres_database()
+        url = next(databases)
+        request.addfinalizer(lambda: next(databases, None))
+    return Settings(
+        build_dir=tmp_path, database_url=url, rasa_url="http://rasa.test", actions_url="http://actions.test"
+    )
+
+
+@pytest.fixture
+def client(settings, rasa):
+    transport = httpx.AsyncClient(transport=httpx.MockTransport(rasa))
+    app = create_app(settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport))
+    with TestClient(app) as client:
+        yield client
+
+
+def send(client, text, conversation_id="c1", **extra):
+    return client.post("/api/messages", json={"conversation_id": conversation_id, "text": text, **extra})
+
+
+def test_answer_is_returned_and_both_messages_are_stored(client, rasa):
+    rasa.replies.append([ANSWER])
+    response = send(client, "how do I turn on roaming")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "messages": [
+            {
+                "text": "Open the app, go to Services → Roaming.",
+                "article_id": "roaming-activate",
+                "title": "Turn on international roaming",
+                "score": 0.82,
+                "choices": ANSWER["custom"]["choices"],
+            }
+        ],
+        "handoff": None,
+    }
+    assert rasa.sent == [
+        {"sender": "c1", "message": "how do I turn on roaming", "metadata": {"language": "en", "channel": "api"}}
+    ]
+    stored = client.get("/api/conversations/c1").json()
+    assert stored["status"] == "bot"
+    assert [(m["role"], m["article_id"]) for m in stored["messages"]] == [("user", None), ("bot", "roaming-activate")]
+
+
+def test_handoff_marks_the_conversation_and_later_messages_wait_for_a_person(client, rasa):
+    rasa.replies.append(HANDOFF)
+    first = send(client, "转人工").json()
+    assert first["handoff"] == {"reason": "user_request"}
+    assert rasa.sent[0]["metadata"]["language"] == "zh"
+
+    second = send(client, "还在吗？").json()
+    assert len(rasa.sent) == 1, "a handed-off conversation must not go to the bot"
+    assert second["handoff"] == {"reason": "user_request"}
+    assert "客服团队" in second["messages"][0]["text"]
+
+    stored = client.get("/api/conversations/c1").json()
+    assert stored["status"] == "handoff"
+    assert stored["handoff"] == {"reason": "user_request"}
+    assert [m["role"] for m in stored["messages"]] == ["user", "bot", "user", "bot"]
+
+
+def test_rasa_down_gives_a_polite_reply_in_the_users_language_and_hands_off(client, rasa):
+    rasa.down = True
+    reply = send(client, "我的宽带断了").json()
+    assert reply["handoff"] == {"reason": "service_error"}
+    assert reply["messages"][0]["text"].startswith("抱歉")
+    stored = client.get("/api/conversations/c1").json()
+    assert stored["messages"][0]["text"] == "我的宽带断了"
+    assert stored["status"] == "handoff"
+
+
+@pytest.mark.parametrize("failure", [[], httpx.Response(500, text="boom"), httpx.Response(200, text="not json")])
+def test_empty_or_broken_rasa_reply_is_a_service_error(client, rasa, failure):
+    rasa.replies.append(failure)
+    reply = send(client, "my internet is down").json()
+    assert reply["handoff"] == {"reason": "service_error"}
+    assert reply["messages"][0]["text"].startswith("Sorry")
+
+
+def test_feedback_from_the_actions_is_recorded(client, rasa):
+    rasa.replies.append([ANSWER])
+    rasa.replies.append(
+        [
+            {"recipient_id": "c1", "custom": {"feedback": {"article_id": "roaming-activate", "helpful": True}}},
+            {"recipient_id": "c1", "text": "Glad that helped!"},
+        ]
+    )
+    send(client, "roaming")
+    reply = send(client, "/affirm").json()
+    assert [m["text"] for m in reply["messages"]] == ["Glad that helped!"]
+    stored = client.get("/api/conversations/c1").json()
+    assert stored["feedback"] == [{"article_id": "roaming-activate", "helpful": True}]
+
+
+def test_payload_keeps_the_conversation_language(client, rasa):
+    rasa.replies.extend([[ANSWER], [ANSWER]])
+    send(client, "怎么开通漫游")
+    send(client, '/choose_article{"article_id":"roaming-rates"}')
+    assert [s["metadata"]["language"] for s in rasa.sent] == ["zh", "zh"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "request body must be JSON"),
+        ([1, 2], "must be a JSON object"),
+        ({"text": "hi"}, "'conversation_id' is required"),
+        ({"conversation_id": "c1", "text": "   "}, "'text' is required"),
+        ({"conversation_id": "c1", "text": "x" * 4001}, "longer than 4000"),
+        ({"conversation_id": "c1", "text": "hi", "channel": "fax"}, "'channel' must be one of"),
+    ],
+)
+def test_bad_requests_get_a_json_error(client, rasa, body, message):
+    content = body if isinstance(body, str) else json.dumps(body)
+    response = client.post("/api/messages", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert message in response.json()["error"]["message"]
+    assert rasa.sent == []
+
+
+def test_unknown_conversation_is_a_json_404(client):
+    response = client.get("/api/conversations/nobody")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "no conversation 'nobody'"}}
+
+
+def test_unknown_route_and_method_are_json_errors(client):
+    assert client.get("/nope").json()["error"]["code"] == "http_error"
+    response = client.get("/api/messages")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "http_error"
+
+
+def test_health_reports_each_dependency(client, rasa):
+    healthy = client.get("/healthz")
+    assert healthy.status_code == 200
+    assert {name: check["ok"] for name, check in healthy.json()["checks"].items()} == {
+        "database": True,
+        "rasa": True,
+        "actions": True,
+    }
+    rasa.down = True
+    degraded = client.get("/healthz")
+    assert degraded.status_code == 503
+    assert degraded.json()["status"] == "degraded"
+    assert degraded.json()["checks"]["rasa"]["ok"] is False
+
+
+def test_conversation_survives_an_app_restart(settings, rasa):
+    def app():
+        http = httpx.AsyncClient(transport=httpx.MockTransport(rasa))
+        return create_app(settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=http))
+
+    rasa.replies.extend([[ANSWER], [ANSWER]])
+    with TestClient(app()) as first:
+        send(first, "roaming please")
+    with TestClient(app()) as second:
+        send(second, "and the rates?")
+        stored = second.get("/api/conversations/c1").json()
+    assert [m["text"] for m in stored["messages"] if m["role"] == "user"] == ["roaming please", "and the rates?"]
