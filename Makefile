@@ -25,7 +25,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml)
 
-.PHONY: help setup index train validate run test test-fast lint bench clean
+.PHONY: help setup index train validate run test test-fast lint eval bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test-fast: $(APP_ENV)/.installed ## unit tests only
 lint: $(APP_ENV)/.installed ## ruff lint and format check
 	$(APP_ENV)/bin/ruff check .
 	$(APP_ENV)/bin/ruff format --check .
+
+eval: $(APP_ENV)/.installed ## score retrieval and handoff decisions on the held-out demo queries
+	$(APP_ENV)/bin/touchpoint eval
 
 bench: setup index train ## latency of POST /api/messages through the whole running stack
 	$(APP_ENV)/bin/python tests/bench/bench_messages.py

@@ -9,10 +9,11 @@ import signal
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
 
 def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
@@ -143,22 +144,77 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     """Search the knowledge base directly, without Rasa: what would the bot answer?"""
-    from knowledge_base.encoder import load_encoders
-    from knowledge_base.index import open_index
-    from knowledge_base.search import HybridSearcher
-    from knowledge_base.text import Analyzer, detect_language
+    from knowledge_base.text import detect_language
 
-    analyzer = Analyzer(settings.cache_dir)
-    encoders = load_encoders(settings.embedding_models)
-    searcher = HybridSearcher(
-        open_index(settings.articles_dir, settings.index_dir, encoders, analyzer), encoders, analyzer
-    )
+    searcher = _open_searcher(settings, settings.articles_dir, settings.index_dir)
     language = args.language or detect_language(args.question)
     hits = searcher.search(args.question, language, k=args.k)
     print(json.dumps([{"article_id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
                        "dense": round(h.dense, 4), "lexical": round(h.lexical, 4),
                        "probability": round(h.probability, 4)} for h in hits],
                      ensure_ascii=False, indent=2))  # fmt: skip
+    return 0
+
+
+def _open_searcher(settings: Settings, articles_dir: Path, index_dir: Path):
+    from knowledge_base.encoder import load_encoders
+    from knowledge_base.index import open_index
+    from knowledge_base.search import HybridSearcher
+    from knowledge_base.text import Analyzer
+
+    analyzer = Analyzer(settings.cache_dir)
+    encoders = load_encoders(settings.embedding_models)
+    return HybridSearcher(open_index(articles_dir, index_dir, encoders, analyzer), encoders, analyzer)
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Score the knowledge base on a query set: retrieval, the handoff decision, a threshold sweep."""
+    from tqdm import tqdm
+
+    from knowledge_base.articles import ArticleError
+    from knowledge_base.evaluation import QuerySetError, format_report, load_queries, plot_curve, report, run
+
+    articles_dir = Path(args.articles or settings.articles_dir).resolve()
+    default_kb = articles_dir == Path(settings.articles_dir).resolve()
+    index_dir = Path(args.index_dir) if args.index_dir else (
+        settings.index_dir if default_kb else settings.build_dir / "eval-index" / articles_dir.name
+    )  # fmt: skip
+    name = Path(args.queries).stem
+    out_dir = settings.build_dir / "eval"
+    try:
+        queries = load_queries(args.queries)
+        tuning = load_queries(args.choose_threshold_on) if args.choose_threshold_on else None
+        searcher = _open_searcher(settings, articles_dir, index_dir)
+    except (QuerySetError, ArticleError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    threshold = settings.answer_threshold if args.threshold is None else args.threshold
+    if tuning is not None:
+        outcomes = run(
+            searcher,
+            tqdm(tuning, disable=None, desc=f"choosing the threshold on {Path(args.choose_threshold_on).name}"),
+        )
+        threshold = report(outcomes, threshold)["all"]["best_threshold"]["threshold"]
+        print(f"threshold chosen on {args.choose_threshold_on}: {threshold:.2f}")
+    outcomes = run(searcher, tqdm(queries, disable=None, desc=f"evaluating {Path(args.queries).name}"))
+    result = report(outcomes, threshold)
+    print(format_report(result))
+
+    json_path = Path(args.json) if args.json else out_dir / f"{name}.json"
+    plot_path = Path(args.plot) if args.plot else out_dir / f"{name}.png"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "queries": str(args.queries),
+        "articles": str(articles_dir),
+        "threshold_chosen_on": args.choose_threshold_on,
+        "models": searcher.index.manifest["models"],
+        "results": result,
+    }
+    json_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    plot_curve(result, plot_path, title=f"{name}: answer or hand off")
+    print(f"wrote {json_path} and {plot_path}")
     return 0
 
 
@@ -179,6 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--language", choices=["en", "zh"])
     ask.add_argument("-k", type=int, default=5)
+    evaluate = commands.add_parser("eval", help="score retrieval and handoff decisions on a query set")
+    evaluate.add_argument(
+        "--queries", default=str(PROJECT_ROOT / "knowledge_base" / "eval" / "heldout.yml"),
+        help="YAML or JSON Lines query set (default: the demo knowledge base's held-out queries)",
+    )  # fmt: skip
+    evaluate.add_argument("--articles", help="the knowledge base (default: TOUCHPOINT_ARTICLES_DIR)")
+    evaluate.add_argument("--index-dir", help="where its index is kept (default: in the build folder)")
+    evaluate.add_argument("--threshold", type=float, help="handoff threshold (default: TOUCHPOINT_ANSWER_THRESHOLD)")
+    evaluate.add_argument("--choose-threshold-on", metavar="QUERIES", help="pick the threshold on this query set")
+    evaluate.add_argument("--json", help="write the results here (default: build/eval/NAME.json)")
+    evaluate.add_argument("--plot", help="save the threshold curve here (default: build/eval/NAME.png)")
     return parser
 
 
@@ -189,6 +256,7 @@ COMMANDS = {
     "run": cmd_run,
     "chat": cmd_chat,
     "ask": cmd_ask,
+    "eval": cmd_eval,
 }
 
 

@@ -92,7 +92,7 @@ async def run_level(url: str, questions: list[str], concurrency: int, total: int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running app; default: start a stack")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--messages", type=int, default=200, help="messages per concurrency level")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the results here")
