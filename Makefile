@@ -60,7 +60,7 @@ $(MODEL): $(RASA_INPUTS) $(RASA_ENV)/.installed
 	  --out $(BUILD)/models --fixed-model-name touchpoint --quiet
 	@touch $@
 
-run: setup index train ## start Rasa, actions and the app on SQLite with the demo knowledge base
+run: setup validate index train ## start Rasa, actions and the app on SQLite with the demo knowledge base
 	$(APP_ENV)/bin/touchpoint run
 
 test: setup index train ## run every test: unit, Rasa data checks and end-to-end

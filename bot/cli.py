@@ -218,6 +218,25 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(settings: Settings, args: argparse.Namespace) -> int:
+    """Turn a public benchmark data set into a knowledge base and query sets for `touchpoint eval`."""
+    from knowledge_base.benchmarks import CONVERTERS, write_benchmark
+
+    source = Path(args.source)
+    options = {"shots": args.shots} if args.shots is not None else {}
+    if options and args.benchmark != "banking77":
+        print("error: --shots applies to banking77 only", file=sys.stderr)
+        return 2
+    try:
+        benchmark = CONVERTERS[args.benchmark](source, **options)
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"error: cannot read {args.benchmark} from {source}: {exc!r}", file=sys.stderr)
+        return 1
+    counts = write_benchmark(benchmark, args.out)
+    print(f"wrote {args.out}: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--language", choices=["en", "zh"])
     ask.add_argument("-k", type=int, default=5)
+    convert = commands.add_parser("convert", help="turn a public benchmark into a knowledge base and query sets")
+    convert.add_argument("benchmark", choices=["clinc150", "banking77", "stackfaq", "lcqmc"])
+    convert.add_argument("source", help="the data set's folder, e.g. ../shared/benchmarks/clinc150")
+    convert.add_argument("out", help="where to write articles/ and the *.jsonl query sets")
+    convert.add_argument("--shots", type=int, help="banking77: keep this many training examples per intent")
     evaluate = commands.add_parser("eval", help="score retrieval and handoff decisions on a query set")
     evaluate.add_argument(
         "--queries", default=str(PROJECT_ROOT / "knowledge_base" / "eval" / "heldout.yml"),
@@ -257,6 +281,7 @@ COMMANDS = {
     "chat": cmd_chat,
     "ask": cmd_ask,
     "eval": cmd_eval,
+    "convert": cmd_convert,
 }
 
 

@@ -138,6 +138,28 @@ def parse_article(text: str, path: Path | str = "<string>") -> Article:
     )
 
 
+def render_article(article: Article) -> str:
+    """The file text of `article`, as `parse_article` reads it back."""
+    front = {
+        "id": article.id,
+        "language": article.language,
+        "title": article.title,
+        "questions": list(article.questions),
+        "tags": list(article.tags),
+        "status": article.status,
+    }
+    yaml_text = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=10_000)
+    return f"---\n{yaml_text}---\n{article.body}\n"
+
+
+def write_article(directory: Path | str, article: Article) -> Path:
+    """Save `article` as `directory/<language>/<id>.md`."""
+    path = Path(directory) / article.language / f"{article.id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_article(article), encoding="utf-8")
+    return path
+
+
 def article_files(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).rglob("*.md") if p.name.lower() != "readme.md")
 

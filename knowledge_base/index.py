@@ -24,7 +24,7 @@ from knowledge_base.classifier import ArticleClassifier
 from knowledge_base.encoder import NO_MODEL, Encoder
 from knowledge_base.lexical import LexicalIndex
 from knowledge_base.text import Analyzer
-from knowledge_base.vectors import VectorIndex
+from knowledge_base.vectors import APPROXIMATE_ABOVE, VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,12 @@ class IndexSettings:
     classifier: bool = True  # train an article classifier on the titles and questions
     classifier_regularisation: float = 100.0  # logistic regression's C: larger fits the questions closer
     classifier_units: tuple[str, ...] = ("title", "question")  # which units it learns from
+    # Its weights grow with articles × features, and it learns nothing from one example an article
+    # (a title and no other question), so it is skipped above this size or below two examples an article.
+    classifier_max_articles: int = 3000
     classifier_embeddings: bool = True  # the classifier also sees the sentence embedding, where there is one
     answer_chars: int = 600  # the answer's opening, where its subject is stated
+    approximate_above: int = APPROXIMATE_ABOVE  # units per language above which FAISS search is HNSW, not exact
 
 
 @dataclass(frozen=True)
@@ -87,15 +91,7 @@ class KnowledgeIndex:
         started = time.perf_counter()
         units: dict[str, list[Unit]] = {language: [] for language in LANGUAGES}
         for position, article in enumerate(articles):
-            target = units[article.language]
-            if settings.index_titles:
-                target.append(Unit(position, "title", article.title))
-            if settings.index_questions:
-                target.extend(Unit(position, "question", q) for q in article.questions)
-            if settings.index_answers:
-                target.append(Unit(position, "answer", article.body[: settings.answer_chars]))
-            if settings.index_pooled:
-                target.append(Unit(position, "pooled", "\n".join([article.title, *article.questions])))
+            units[article.language].extend(_units(position, article, settings))
 
         vectors, lexical, classifiers, baselines = {}, {}, {}, {}
         for language, language_units in units.items():
@@ -104,7 +100,9 @@ class KnowledgeIndex:
             embeddings = None
             if encoder is not None:
                 embeddings = encoder.encode(texts) if texts else np.zeros((0, encoder.dimension), dtype=np.float32)
-                vectors[language] = VectorIndex.build(embeddings, np.arange(len(texts)))
+                vectors[language] = VectorIndex.build(
+                    embeddings, np.arange(len(texts)), approximate_above=settings.approximate_above
+                )
                 baselines[language] = unrelated_similarity(embeddings, [u.article for u in language_units])
             lexical[language] = LexicalIndex.build([analyzer.features(t, language) for t in texts])
             classifiers[language] = _train_classifier(language_units, lexical[language], embeddings, settings)
@@ -190,12 +188,33 @@ class KnowledgeIndex:
         return cls(articles, units, vectors, lexical, classifiers, manifest)
 
 
+def _units(position: int, article: Article, settings: IndexSettings) -> list[Unit]:
+    """The article's units; a text that repeats one already taken (a title asked as a question) is left out."""
+    candidates = []
+    if settings.index_titles:
+        candidates.append(("title", article.title))
+    if settings.index_questions:
+        candidates.extend(("question", q) for q in article.questions)
+    if settings.index_answers:
+        candidates.append(("answer", article.body[: settings.answer_chars]))
+    if settings.index_pooled and len(article.questions) > 1:
+        candidates.append(("pooled", "\n".join([article.title, *article.questions])))
+    seen: set[str] = set()
+    units = []
+    for kind, text in candidates:
+        if text not in seen:
+            seen.add(text)
+            units.append(Unit(position, kind, text))
+    return units
+
+
 def _train_classifier(
     units: list[Unit], lexical: LexicalIndex, embeddings: np.ndarray | None, settings: IndexSettings
 ) -> ArticleClassifier | None:
     rows = [i for i, unit in enumerate(units) if unit.kind in settings.classifier_units]
     labels = np.array([units[i].article for i in rows])
-    if not settings.classifier or len(set(labels.tolist())) < 2:
+    classes = len(set(labels.tolist()))
+    if not settings.classifier or not 2 <= classes <= settings.classifier_max_articles or len(rows) < 2 * classes:
         return None
     features = lexical.matrix[rows]
     uses_embeddings = settings.classifier_embeddings and embeddings is not None

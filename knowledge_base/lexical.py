@@ -32,8 +32,12 @@ class LexicalIndex:
                 document_frequency[vocabulary[feature]] += 1
         # Smoothed idf, as scikit-learn's TfidfVectorizer.
         idf = np.log((1 + len(documents)) / (1 + document_frequency)) + 1
-        index = cls(vocabulary, idf.astype(np.float32), sparse.csr_matrix((0, len(vocabulary))))
-        index._matrix = sparse.vstack([index.vectorise(f) for f in documents], format="csr")
+        index = cls(vocabulary, idf.astype(np.float32), sparse.csr_matrix((0, len(vocabulary)), dtype=np.float32))
+        rows = [index._weights(features) for features in documents]
+        indptr = np.cumsum([0, *(len(columns) for columns, _ in rows)])
+        columns = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+        values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+        index._matrix = sparse.csr_matrix((values, columns, indptr), shape=(len(documents), len(vocabulary)))
         return index
 
     @property
@@ -42,19 +46,22 @@ class LexicalIndex:
         return self._matrix
 
     def vectorise(self, features: Counter[str]) -> sparse.csr_matrix:
-        columns, values = [], []
-        for feature, count in features.items():
-            column = self._vocabulary.get(feature)
-            if column is not None:
-                columns.append(column)
-                values.append((1 + np.log(count)) * self._idf[column])
-        vector = np.asarray(values, dtype=np.float32)
-        norm = float(np.linalg.norm(vector))
-        if norm > 0:
-            vector /= norm
+        columns, values = self._weights(features)
         return sparse.csr_matrix(
-            (vector, ([0] * len(columns), columns)), shape=(1, len(self._vocabulary)), dtype=np.float32
+            (values, columns, [0, len(columns)]), shape=(1, len(self._vocabulary)), dtype=np.float32
         )
+
+    def _weights(self, features: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Known features' columns (sorted) and L2-normalised sublinear TF-IDF weights."""
+        known = sorted(
+            (column, count) for f, count in features.items() if (column := self._vocabulary.get(f)) is not None
+        )
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        columns = np.array([column for column, _ in known], dtype=np.int64)
+        counts = np.array([count for _, count in known], dtype=np.float32)
+        values = ((1 + np.log(counts)) * self._idf[columns]).astype(np.float32)
+        return columns, values / np.linalg.norm(values)  # idf >= 1, so the norm is positive
 
     def __len__(self) -> int:
         return self._matrix.shape[0]

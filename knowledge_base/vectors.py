@@ -1,4 +1,9 @@
-"""Dense side of the index: a FAISS inner-product index over unit-length vectors."""
+"""Dense side of the index: FAISS inner-product search over unit-length vectors.
+
+Exact (flat) search while the index is small; above `approximate_above` vectors an HNSW graph,
+whose query time grows with log n instead of n (tests/bench/bench_retrieval.py measures both,
+and the recall@5 of HNSW against exact search).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,30 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+APPROXIMATE_ABOVE = 50_000
+HNSW_NEIGHBOURS = 32  # M: links per node; more is better recall, more memory
+HNSW_BUILD_DEPTH = 80  # efConstruction
+HNSW_SEARCH_DEPTH = 128  # efSearch: candidates explored per query
+
 
 class VectorIndex:
-    """Exact inner-product search; each vector carries the id of the unit it embeds."""
+    """Each vector carries the id of the unit it embeds."""
 
     def __init__(self, index: faiss.Index):
         self._index = index
+        if (hnsw := _hnsw(index)) is not None:
+            hnsw.hnsw.efSearch = HNSW_SEARCH_DEPTH
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray) -> VectorIndex:
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, *, approximate_above: int = APPROXIMATE_ABOVE) -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        dimension = vectors.shape[1]
+        if len(vectors) > approximate_above:
+            inner = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = HNSW_BUILD_DEPTH
+        else:
+            inner = faiss.IndexFlatIP(dimension)
+        index = faiss.IndexIDMap2(inner)
         index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         return cls(index)
 
@@ -28,6 +46,10 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
 
+    @property
+    def approximate(self) -> bool:
+        return _hnsw(self._index) is not None
+
     def __len__(self) -> int:
         return self._index.ntotal
 
@@ -36,3 +58,8 @@ class VectorIndex:
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, ids = self._index.search(query, min(k, max(len(self), 1)))
         return scores[0], ids[0]
+
+
+def _hnsw(index: faiss.Index) -> faiss.IndexHNSW | None:
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+    return inner if isinstance(inner, faiss.IndexHNSW) else None

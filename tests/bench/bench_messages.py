@@ -1,9 +1,10 @@
 """Latency and throughput of POST /api/messages through the whole running stack.
 
-    python tests/bench/bench_messages.py [--url URL] [--concurrency 1 10] [--messages 200]
+    python tests/bench/bench_messages.py [--url URL] [--concurrency 1 10 50] [--messages 200]
 
 Without --url it starts its own stack (Rasa, actions, app on free ports, a fresh SQLite file)
-with the trained model and the demo knowledge base, and reports the memory of each process.
+with the trained model and the demo knowledge base, and reports the memory of each process and
+the CPU time each one spends per message.
 Each message is a question from tests/e2e/queries.yml in a fresh conversation, so every one
 goes through Rasa, the action server and the knowledge base.
 """
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -37,21 +39,42 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (Linux /proc)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MiB (Linux /proc)."""
+    """Resident memory of a process and its children, in MiB."""
     total = 0
-    pids = [pid]
-    while pids:
-        current = pids.pop()
+    for current in process_tree(pid):
         try:
             status = Path(f"/proc/{current}/status").read_text()
             total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                pids.extend(int(c) for c in children)
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far."""
+    ticks = 0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def run_level(url: str, questions: list[str], concurrency: int, total: int) -> dict:
@@ -119,7 +142,13 @@ def main() -> int:
         asyncio.run(run_level(url, questions, 1, args.warmup))
         results = []
         for concurrency in args.concurrency:
+            before = {p.spec.name: cpu_seconds(p.pid) for p in stack.processes} if stack else {}
             result = asyncio.run(run_level(url, questions, concurrency, args.messages))
+            if stack:  # where the CPU goes: milliseconds of CPU per message, per process
+                result["cpu_ms_per_message"] = {
+                    p.spec.name: round((cpu_seconds(p.pid) - before[p.spec.name]) * 1000 / result["messages"], 1)
+                    for p in stack.processes
+                }
             results.append(result)
             print(json.dumps(result), flush=True)
         memory = {p.spec.name: round(rss_mb(p.pid), 1) for p in stack.processes} if stack else {}
@@ -128,6 +157,10 @@ def main() -> int:
         for r in results:
             cells = [r[k] for k in ("concurrency", "messages", "p50_ms", "p95_ms", "p99_ms", "messages_per_s")]
             print("| " + " | ".join(str(c) for c in cells) + " |")
+        for r in results:
+            if "cpu_ms_per_message" in r:
+                cpu = ", ".join(f"{name} {ms}" for name, ms in r["cpu_ms_per_message"].items())
+                print(f"CPU ms per message at concurrency {r['concurrency']}: {cpu}")
         if memory:
             print("memory (RSS, MiB): " + ", ".join(f"{name} {mb}" for name, mb in memory.items()))
         if args.json:

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge_base.articles import ArticleError, content_hash, load_articles, parse_article
+from knowledge_base.articles import (
+    Article,
+    ArticleError,
+    content_hash,
+    load_articles,
+    parse_article,
+    write_article,
+)
 from tests.helpers import article_text, write_articles
 
 
@@ -106,3 +113,18 @@ def test_content_hash_changes_when_an_article_changes(tmp_path):
     path = tmp_path / "en" / "sim-puk.md"
     path.write_text(path.read_text() + "\nOne more line.\n", encoding="utf-8")
     assert content_hash(tmp_path) != before
+
+
+def test_a_rendered_article_parses_back_unchanged(tmp_path):
+    article = Article(
+        id="quoting-test",
+        language="zh",
+        title='标题: with "quotes" and a colon',
+        questions=("- starts like a list item?", "第二个问题"),
+        body="The answer.\n\nSecond paragraph.",
+        tags=("a", "b"),
+        status="draft",
+    )
+    path = write_article(tmp_path, article)
+    assert path == tmp_path / "zh" / "quoting-test.md"
+    assert parse_article(path.read_text(encoding="utf-8"), path) == article

@@ -117,3 +117,14 @@ def test_tampered_manifest_format_is_stale(kb_dir, tmp_path, analyzer):
     rebuilt = open_index(kb_dir, index_dir, hashing_encoders(), analyzer)
     assert rebuilt.manifest["format_version"] == built.manifest["format_version"]
     assert read_manifest(index_dir)["format_version"] == built.manifest["format_version"]
+
+
+def test_a_knowledge_base_in_one_language_indexes_and_searches(tmp_path, analyzer):
+    english_only = [a for a in load_articles(write_articles(tmp_path / "articles")) if a.language == "en"]
+    index = KnowledgeIndex.build(english_only, hashing_encoders(), analyzer)
+    assert index.manifest["units"]["zh"] == 0 and index.classifiers["zh"] is None
+    searcher = HybridSearcher(index, hashing_encoders(), analyzer)
+    assert searcher.search("怎么交话费", "zh") == []
+    assert searcher.search("pay my bill", "en")[0].article.id == "billing-payment-methods"
+    index.save(tmp_path / "index")
+    assert KnowledgeIndex.load(tmp_path / "index").manifest["units"]["zh"] == 0
