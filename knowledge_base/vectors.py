@@ -15,7 +15,7 @@ import numpy as np
 APPROXIMATE_ABOVE = 50_000
 HNSW_NEIGHBOURS = 32  # M: links per node; more is better recall, more memory
 HNSW_BUILD_DEPTH = 80  # efConstruction
-HNSW_SEARCH_DEPTH = 128  # efSearch: candidates explored per query
+HNSW_SEARCH_DEPTH = 512  # efSearch: candidates explored per query (recall@5 0.91 at 128, 0.99 at 512 on 100k)
 
 
 class VectorIndex:
