@@ -76,8 +76,9 @@ lint: $(APP_ENV)/.installed ## ruff lint and format check
 eval: $(APP_ENV)/.installed ## score retrieval and handoff decisions on the held-out demo queries
 	$(APP_ENV)/bin/touchpoint eval
 
-bench: setup index train ## latency of POST /api/messages through the whole running stack
-	$(APP_ENV)/bin/python tests/bench/bench_messages.py
+bench: setup index train ## latency and throughput: retrieval alone (1k-1M vectors), then whole messages
+	$(APP_ENV)/bin/python tests/bench/bench_retrieval.py --json $(BUILD)/bench-retrieval.json
+	$(APP_ENV)/bin/python tests/bench/bench_messages.py --json $(BUILD)/bench-messages.json
 
 clean: ## remove the build folder (environments, index, model, database)
 	rm -rf $(BUILD)
