@@ -51,10 +51,15 @@ class ActionAnswerQuestion(Action):
         language = tracker.get_slot("language") or "en"
         latest = tracker.latest_message
         if (latest.get("intent") or {}).get("name") == "choose_article":
-            chosen = next((e["value"] for e in latest.get("entities") or [] if e.get("entity") == "article_id"), None)
-            article = self._kb.get(chosen, language) if chosen else None
-            if article is not None:
-                return self._answer(dispatcher, article, score=None, runners_up=[])
+            # A button press names its article; its payload text is no question to search for.
+            chosen = next(
+                (e.get("value") for e in latest.get("entities") or [] if e.get("entity") == "article_id"), None
+            )
+            article = self._kb.get(chosen, language) if isinstance(chosen, str) else None
+            if article is None:
+                dispatcher.utter_message(response="utter_article_unavailable")
+                return [SlotSet("article_id", None)]
+            return self._answer(dispatcher, article, score=None, runners_up=[])
 
         query = latest.get("text") or ""
         hits = self._kb.search(query, language, k=self._settings.max_choices + 1)

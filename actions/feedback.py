@@ -13,6 +13,17 @@ from actions.handoff import hand_off
 from knowledge_base.search import KnowledgeBase
 
 
+def previous_action(tracker: Tracker) -> str | None:
+    """The bot's last action before the latest user message (action_listen aside)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name")
+    return None
+
+
 class ActionFeedback(Action):
     def __init__(self, knowledge_base: KnowledgeBase, not_helpful_limit: int = 2):
         self._kb = knowledge_base
@@ -23,8 +34,8 @@ class ActionFeedback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         article_id = tracker.get_slot("last_article_id")
-        if not article_id:
-            # A yes or no with no answer to rate: nothing to record.
+        if not article_id or previous_action(tracker) != "action_answer_question":
+            # A yes or no that does not follow an answer ("thanks" - "no") rates nothing.
             dispatcher.utter_message(response="utter_ok")
             return []
 

@@ -21,7 +21,7 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         articles = load_articles(settings.articles_dir, include_unpublished=True)
-    except ArticleError as exc:
+    except (ArticleError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     languages = sorted({a.language for a in articles})
@@ -40,7 +40,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
         index = open_index(
             settings.articles_dir, settings.index_dir, encoders, Analyzer(settings.cache_dir), rebuild=args.rebuild
         )
-    except ArticleError as exc:
+    except (ArticleError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     manifest = index.manifest

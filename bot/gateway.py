@@ -23,8 +23,6 @@ from knowledge_base.text import detect_language
 
 logger = logging.getLogger(__name__)
 
-HANDOFF_REASONS = ("low_confidence", "user_request", "repeated_not_helpful", "service_error")
-
 
 @dataclass
 class BotMessage:
@@ -61,6 +59,8 @@ def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
         if handoff := custom.pop("handoff", None):
             result.handoff = {"reason": str(handoff.get("reason", "low_confidence"))}
         if feedback := custom.pop("feedback", None):
+            if not isinstance(feedback.get("article_id"), str) or not isinstance(feedback.get("helpful"), bool):
+                raise ValueError(f"malformed feedback {feedback!r}")
             result.feedback.append(feedback)
         text = item.get("text") or custom.get("text")
         choices = custom.get("choices") or [
@@ -116,7 +116,10 @@ class Gateway:
 
         try:
             raw = await self._rasa.send(conversation_id, text, {"language": language, "channel": channel})
-            result = parse_rasa_output(raw)
+            try:
+                result = parse_rasa_output(raw)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise RasaUnavailable(f"unreadable reply from Rasa: {exc!r}") from exc
             if not result.messages:
                 raise RasaUnavailable("Rasa returned no message (an action probably failed)")
         except RasaUnavailable as exc:

@@ -38,10 +38,28 @@ class Settings:
     not_helpful_limit: int = 2
 
     def __post_init__(self) -> None:
+        self._check_ranges()
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{self.build_dir / 'touchpoint.db'}")
         if self.index_dir == Path():
             object.__setattr__(self, "index_dir", self.build_dir / "index")
+
+    def _check_ranges(self) -> None:
+        problems = []
+        for name in ("answer_threshold", "out_of_scope_threshold", "choice_margin"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:  # also false for NaN
+                problems.append(f"{name} must be between 0 and 1, not {value}")
+        if not self.rasa_timeout > 0 or self.rasa_timeout == float("inf"):
+            problems.append(f"rasa_timeout must be a positive number of seconds, not {self.rasa_timeout}")
+        if self.max_choices < 0:
+            problems.append(f"max_choices must be 0 or more, not {self.max_choices}")
+        if self.not_helpful_limit < 1:
+            problems.append(f"not_helpful_limit must be at least 1, not {self.not_helpful_limit}")
+        if not 0 < self.app_port < 65536:
+            problems.append(f"app_port must be a TCP port, not {self.app_port}")
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     @property
     def cache_dir(self) -> Path:
@@ -97,7 +115,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[name] = parse(raw)
         except ValueError:
             raise ConfigError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ConfigError as exc:
+        names = {field: variable for variable, (field, _) in _VARIABLES.items()}
+        message = str(exc)
+        for field, variable in names.items():
+            message = message.replace(f"{field} must", f"{variable} must")
+        raise ConfigError(message) from None
 
 
 def documented_variables() -> list[str]:

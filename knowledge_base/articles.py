@@ -173,10 +173,14 @@ def load_articles(directory: Path | str, *, include_unpublished: bool = False) -
     seen: dict[tuple[str, str], Path] = {}
     for path in article_files(directory):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # editors on Windows may add a byte-order mark
         except UnicodeDecodeError:
             raise ArticleError(path, 1, None, "is not UTF-8 text") from None
         article = parse_article(text, path)
+        if path.parent.name in LANGUAGES and path.parent.name != article.language:
+            raise ArticleError(
+                path, 1, "language", f"is {article.language!r} but the file is in the {path.parent.name!r} folder"
+            )
         if article.key in seen:
             raise ArticleError(
                 path, 1, "id", f"'{article.id}' ({article.language}) is already defined in {seen[article.key]}"

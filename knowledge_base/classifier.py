@@ -2,7 +2,7 @@
 
 Similarity to the single closest question is brittle when a customer's words are spread over
 several of an article's questions; a multinomial logistic regression learns which words (and,
-for English, which embedding directions) speak for which article. Its probability is fused
+where the language has an encoder, which embedding directions) speak for which article. Its probability is fused
 with the similarity score in `search.py`; alone it cannot say "none of these" (a question about
 the weather still gets a distribution over articles), which is why similarity stays in the mix.
 
@@ -49,5 +49,5 @@ class ArticleClassifier:
 
     @classmethod
     def load(cls, path: Path) -> ArticleClassifier:
-        data = np.load(path)
-        return cls(data["weights"], data["bias"], data["classes"], bool(data["uses_embeddings"]))
+        with np.load(path) as data:
+            return cls(data["weights"], data["bias"], data["classes"], bool(data["uses_embeddings"]))

@@ -81,9 +81,8 @@ class HybridSearcher:
         return self._index
 
     def get(self, article_id: str, language: str) -> Article | None:
-        return self._by_key.get((article_id, language)) or next(
-            (a for (i, _), a in self._by_key.items() if i == article_id), None
-        )
+        """The article in that language; None if it has no version in it (no silent switch of language)."""
+        return self._by_key.get((article_id, language))
 
     def search(self, query: str, language: str, k: int = 5) -> list[Hit]:
         unit_article = self._unit_article.get(language)

@@ -17,18 +17,21 @@ from functools import cached_property
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 LATIN = re.compile(r"[A-Za-z]")
+LATIN_WORD = re.compile(r"[A-Za-z]+")
+ENGLISH_SENTENCE_WORDS = 3
 
 
 def detect_language(text: str, default: str = "en") -> str:
     """'zh' if the text has Chinese characters, 'en' if it has Latin letters, else `default`.
 
     Mixed text ("eSIM 怎么开通") counts as Chinese: Chinese users often type product names in
-    Latin letters, English users rarely type Chinese.
+    Latin letters, English users rarely type Chinese. For the same reason a few Latin words
+    ("eSIM", "ok", "5G") do not switch a Chinese conversation to English; a sentence does.
     """
     if CJK.search(text):
         return "zh"
     if LATIN.search(text):
-        return "en"
+        return "en" if default == "en" or len(LATIN_WORD.findall(text)) >= ENGLISH_SENTENCE_WORDS else default
     return default
 
 

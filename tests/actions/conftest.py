@@ -34,8 +34,12 @@ def make_tracker(
     entities: list[dict] | None = None,
     metadata: dict | None = None,
     ranking: list[dict] | None = None,
+    previous_action: str | None = None,
 ) -> Tracker:
-    """A tracker as Rasa sends it to the action server, after one user message."""
+    """A tracker as Rasa sends it to the action server, after one user message.
+
+    `previous_action` is the bot's last action before that message (e.g. the answer it rates).
+    """
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},
@@ -47,7 +51,11 @@ def make_tracker(
         "sender_id": "test-conversation",
         "slots": {"language": "en", "not_helpful_count": 0, **(slots or {})},
         "latest_message": latest,
-        "events": [{"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}}],
+        "events": [
+            *([{"event": "action", "name": previous_action}] if previous_action else []),
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}},
+        ],
         "paused": False,
         "followup_action": None,
         "active_loop": {},

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -92,6 +93,23 @@ def test_chosen_article_is_answered_directly(knowledge_base, domain):
     messages, _ = run(ActionAnswerQuestion(knowledge_base), tracker, domain)
     assert messages[0]["custom"]["article_id"] == "sim-puk"
     assert messages[0]["custom"]["score"] is None
+
+
+@pytest.mark.parametrize("value", ["archived-article", ["sim-puk"], None])
+def test_unknown_chosen_article_says_so_and_never_searches_the_payload(knowledge_base, domain, value):
+    class NoSearch:
+        def get(self, article_id, language):
+            return knowledge_base.get(article_id, language)
+
+        def search(self, *args, **kwargs):
+            raise AssertionError("a button payload is not a question")
+
+    tracker = make_tracker(
+        '/choose_article{"article_id":"x"}', "choose_article", entities=[{"entity": "article_id", "value": value}]
+    )
+    messages, events = run(ActionAnswerQuestion(NoSearch()), tracker, domain)
+    assert [m["response"] for m in messages] == ["utter_article_unavailable"]
+    assert "utter_article_unavailable" in domain["responses"]
 
 
 def test_choice_payload_is_a_rasa_intent_with_entity():

@@ -19,7 +19,9 @@ def run(action, tracker, domain):
 
 
 def test_helpful_is_recorded_and_thanked(knowledge_base, domain):
-    tracker = make_tracker("yes, thanks", "affirm", slots={"last_article_id": "sim-puk"})
+    tracker = make_tracker(
+        "yes, thanks", "affirm", slots={"last_article_id": "sim-puk"}, previous_action="action_answer_question"
+    )
     messages, events = run(ActionFeedback(knowledge_base), tracker, domain)
     assert messages[0]["custom"] == {"feedback": {"article_id": "sim-puk", "helpful": True}}
     assert messages[1]["response"] == "utter_feedback_thanks"
@@ -28,7 +30,10 @@ def test_helpful_is_recorded_and_thanked(knowledge_base, domain):
 
 def test_first_not_helpful_offers_the_runners_up(knowledge_base, domain):
     tracker = make_tracker(
-        "no", "deny", slots={"last_article_id": "sim-puk", "runner_up_ids": ["roaming-activate"], "language": "zh"}
+        "no",
+        "deny",
+        slots={"last_article_id": "sim-puk", "runner_up_ids": ["roaming-activate"], "language": "zh"},
+        previous_action="action_answer_question",
     )
     messages, events = run(ActionFeedback(knowledge_base, not_helpful_limit=2), tracker, domain)
     assert messages[0]["custom"] == {"feedback": {"article_id": "sim-puk", "helpful": False}}
@@ -38,7 +43,12 @@ def test_first_not_helpful_offers_the_runners_up(knowledge_base, domain):
 
 
 def test_repeated_not_helpful_hands_off(knowledge_base, domain):
-    tracker = make_tracker("still no", "deny", slots={"last_article_id": "sim-puk", "not_helpful_count": 1})
+    tracker = make_tracker(
+        "still no",
+        "deny",
+        slots={"last_article_id": "sim-puk", "not_helpful_count": 1},
+        previous_action="action_answer_question",
+    )
     messages, _ = run(ActionFeedback(knowledge_base, not_helpful_limit=2), tracker, domain)
     assert messages[0]["custom"] == {"feedback": {"article_id": "sim-puk", "helpful": False}}
     assert messages[1]["response"] == "utter_handoff_repeated_not_helpful"
@@ -79,10 +89,19 @@ def test_every_handoff_reason_has_a_response_in_both_languages(domain, reason):
         ("/affirm", {}, "zh", "zh"),
         ("123", {}, "zh", "zh"),
         ("hello", {"language": "zh"}, "en", "zh"),
-        ("hello", {"language": "fr"}, "zh", "en"),
+        ("hello, can you help me", {"language": "fr"}, "zh", "en"),
+        ("ok", {"language": "fr"}, "zh", "zh"),
     ],
 )
 def test_language_slot_follows_the_user(domain, text, metadata, current, expected):
     tracker = make_tracker(text, "greet", metadata=metadata, slots={"language": current})
     _, events = run(ActionDetectLanguage(), tracker, domain)
     assert events == [SlotSet("language", expected)]
+
+
+def test_no_after_a_non_answer_turn_rates_nothing(knowledge_base, domain):
+    # answer -> "thanks" -> "you're welcome, anything else?" -> "no": the answer was not unhelpful.
+    tracker = make_tracker("no", "deny", slots={"last_article_id": "sim-puk"}, previous_action="utter_you_are_welcome")
+    messages, events = run(ActionFeedback(knowledge_base), tracker, domain)
+    assert [m["response"] for m in messages] == ["utter_ok"]
+    assert events == []

@@ -129,7 +129,17 @@ def test_rasa_down_gives_a_polite_reply_in_the_users_language_and_hands_off(clie
     assert stored["status"] == "handoff"
 
 
-@pytest.mark.parametrize("failure", [[], httpx.Response(500, text="boom"), httpx.Response(200, text="not json")])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        [],
+        httpx.Response(500, text="boom"),
+        httpx.Response(200, text="not json"),
+        [{"text": "hi", "custom": {"feedback": {"helpful": True}}}],  # feedback without its article
+        [{"text": "hi", "custom": {"handoff": "yes"}}],  # handoff that is not an object
+        ["not an object"],
+    ],
+)
 def test_empty_or_broken_rasa_reply_is_a_service_error(client, rasa, failure):
     rasa.replies.append(failure)
     reply = send(client, "my internet is down").json()

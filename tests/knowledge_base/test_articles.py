@@ -128,3 +128,18 @@ def test_a_rendered_article_parses_back_unchanged(tmp_path):
     path = write_article(tmp_path, article)
     assert path == tmp_path / "zh" / "quoting-test.md"
     assert parse_article(path.read_text(encoding="utf-8"), path) == article
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "roaming-activate.md").write_text("\ufeff" + article_text(), encoding="utf-8")
+    assert [a.id for a in load_articles(tmp_path)] == ["roaming-activate"]
+
+
+def test_an_article_in_the_other_languages_folder_is_rejected(tmp_path):
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "roaming-activate.md").write_text(article_text(language="en"), encoding="utf-8")
+    with pytest.raises(
+        ArticleError, match=r"roaming-activate.md:1: language: is 'en' but the file is in the 'zh' folder"
+    ):
+        load_articles(tmp_path)

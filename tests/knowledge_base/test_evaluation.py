@@ -113,3 +113,13 @@ def test_touchpoint_eval_reports_a_bad_query_set_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "queries.jsonl:1: article: missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_touchpoint_validate_reports_a_missing_folder_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "validate"],
+        cwd=ROOT, env=dict(os.environ, TOUCHPOINT_ARTICLES_DIR=str(tmp_path / "nowhere")),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "knowledge base folder" in result.stderr and "Traceback" not in result.stderr
