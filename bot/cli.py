@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import signal
@@ -176,8 +177,10 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
     articles_dir = Path(args.articles or settings.articles_dir).resolve()
     default_kb = articles_dir == Path(settings.articles_dir).resolve()
+    # Each knowledge base keeps its own index (converted benchmarks all call their folder "articles").
+    folder = f"{articles_dir.parent.name}-{hashlib.sha256(str(articles_dir).encode()).hexdigest()[:8]}"
     index_dir = Path(args.index_dir) if args.index_dir else (
-        settings.index_dir if default_kb else settings.build_dir / "eval-index" / articles_dir.name
+        settings.index_dir if default_kb else settings.build_dir / "eval-index" / folder
     )  # fmt: skip
     name = Path(args.queries).stem
     out_dir = settings.build_dir / "eval"
