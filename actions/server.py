@@ -13,10 +13,7 @@ from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff
 from actions.language import ActionDetectLanguage
 from bot.settings import Settings, load_settings
-from knowledge_base.encoder import load_encoders
-from knowledge_base.index import open_index
-from knowledge_base.search import HybridSearcher, KnowledgeBase
-from knowledge_base.text import Analyzer
+from knowledge_base.search import HybridSearcher, KnowledgeBase, open_searcher
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +37,7 @@ def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionE
 
 
 def load_knowledge_base(settings: Settings) -> HybridSearcher:
-    analyzer = Analyzer(settings.cache_dir)
-    encoders = load_encoders(settings.embedding_models)
-    index = open_index(settings.articles_dir, settings.index_dir, encoders, analyzer)
-    searcher = HybridSearcher(index, encoders, analyzer)
+    searcher = open_searcher(settings.articles_dir, settings.index_dir, settings.embedding_models, settings.cache_dir)
     searcher.search("warm up", "en")  # first query pays one-off costs (jieba, torch kernels)
     searcher.search("预热", "zh")
     return searcher

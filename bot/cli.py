@@ -145,9 +145,10 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     """Search the knowledge base directly, without Rasa: what would the bot answer?"""
+    from knowledge_base.search import open_searcher
     from knowledge_base.text import detect_language
 
-    searcher = _open_searcher(settings, settings.articles_dir, settings.index_dir)
+    searcher = open_searcher(settings.articles_dir, settings.index_dir, settings.embedding_models, settings.cache_dir)
     language = args.language or detect_language(args.question)
     hits = searcher.search(args.question, language, k=args.k)
     print(json.dumps([{"article_id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
@@ -157,23 +158,13 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_searcher(settings: Settings, articles_dir: Path, index_dir: Path):
-    from knowledge_base.encoder import load_encoders
-    from knowledge_base.index import open_index
-    from knowledge_base.search import HybridSearcher
-    from knowledge_base.text import Analyzer
-
-    analyzer = Analyzer(settings.cache_dir)
-    encoders = load_encoders(settings.embedding_models)
-    return HybridSearcher(open_index(articles_dir, index_dir, encoders, analyzer), encoders, analyzer)
-
-
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     """Score the knowledge base on a query set: retrieval, the handoff decision, a threshold sweep."""
     from tqdm import tqdm
 
     from knowledge_base.articles import ArticleError
     from knowledge_base.evaluation import QuerySetError, format_report, load_queries, plot_curve, report, run
+    from knowledge_base.search import open_searcher
 
     articles_dir = Path(args.articles or settings.articles_dir).resolve()
     default_kb = articles_dir == Path(settings.articles_dir).resolve()
@@ -187,7 +178,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     try:
         queries = load_queries(args.queries)
         tuning = load_queries(args.choose_threshold_on) if args.choose_threshold_on else None
-        searcher = _open_searcher(settings, articles_dir, index_dir)
+        searcher = open_searcher(articles_dir, index_dir, settings.embedding_models, settings.cache_dir)
     except (QuerySetError, ArticleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -45,19 +45,22 @@ class Settings:
             object.__setattr__(self, "index_dir", self.build_dir / "index")
 
     def _check_ranges(self) -> None:
+        """Values that parse but make no sense; named by their environment variables."""
         problems = []
         for name in ("answer_threshold", "out_of_scope_threshold", "choice_margin"):
             value = getattr(self, name)
             if not 0 <= value <= 1:  # also false for NaN
-                problems.append(f"{name} must be between 0 and 1, not {value}")
-        if not self.rasa_timeout > 0 or self.rasa_timeout == float("inf"):
-            problems.append(f"rasa_timeout must be a positive number of seconds, not {self.rasa_timeout}")
+                problems.append(f"{_variable(name)} must be between 0 and 1, not {value}")
+        if not 0 < self.rasa_timeout < float("inf"):
+            problems.append(
+                f"{_variable('rasa_timeout')} must be a positive number of seconds, not {self.rasa_timeout}"
+            )
         if self.max_choices < 0:
-            problems.append(f"max_choices must be 0 or more, not {self.max_choices}")
+            problems.append(f"{_variable('max_choices')} must be 0 or more, not {self.max_choices}")
         if self.not_helpful_limit < 1:
-            problems.append(f"not_helpful_limit must be at least 1, not {self.not_helpful_limit}")
+            problems.append(f"{_variable('not_helpful_limit')} must be at least 1, not {self.not_helpful_limit}")
         if not 0 < self.app_port < 65536:
-            problems.append(f"app_port must be a TCP port, not {self.app_port}")
+            problems.append(f"{_variable('app_port')} must be a TCP port, not {self.app_port}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -115,14 +118,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[name] = parse(raw)
         except ValueError:
             raise ConfigError(f"{variable}={raw!r} is not a valid {parse.__name__}") from None
-    try:
-        return Settings(**values)
-    except ConfigError as exc:
-        names = {field: variable for variable, (field, _) in _VARIABLES.items()}
-        message = str(exc)
-        for field, variable in names.items():
-            message = message.replace(f"{field} must", f"{variable} must")
-        raise ConfigError(message) from None
+    return Settings(**values)
+
+
+def _variable(field: str) -> str:
+    return next(variable for variable, (name, _) in _VARIABLES.items() if name == field)
 
 
 def documented_variables() -> list[str]:

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from scipy import sparse
 
 from knowledge_base.articles import Article
-from knowledge_base.encoder import Encoder
-from knowledge_base.index import KnowledgeIndex
+from knowledge_base.encoder import Encoder, load_encoders
+from knowledge_base.index import KnowledgeIndex, open_index
 from knowledge_base.text import Analyzer
 
 # How much a match on each kind of unit counts: a match on the answer text is weaker
@@ -80,6 +81,10 @@ class HybridSearcher:
     def index(self) -> KnowledgeIndex:
         return self._index
 
+    @property
+    def encoders(self) -> Mapping[str, Encoder]:
+        return self._encoders
+
     def get(self, article_id: str, language: str) -> Article | None:
         """The article in that language; None if it has no version in it (no silent switch of language)."""
         return self._by_key.get((article_id, language))
@@ -132,3 +137,12 @@ def _best_per_article(unit_scores: np.ndarray, unit_article: np.ndarray, article
     best = np.zeros(articles, dtype=np.float32)
     np.maximum.at(best, unit_article, unit_scores.astype(np.float32))
     return best
+
+
+def open_searcher(
+    articles_dir: Path | str, index_dir: Path | str, models: Mapping[str, str], cache_dir: Path | str | None = None
+) -> HybridSearcher:
+    """The searcher over a knowledge-base folder: its models loaded, its index loaded or rebuilt if stale."""
+    analyzer = Analyzer(cache_dir)
+    encoders = load_encoders(models)
+    return HybridSearcher(open_index(articles_dir, index_dir, encoders, analyzer), encoders, analyzer)

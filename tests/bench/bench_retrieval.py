@@ -25,11 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from knowledge_base.encoder import DEFAULT_MODELS, load_encoders  # noqa: E402
+from knowledge_base.encoder import DEFAULT_MODELS  # noqa: E402
 from knowledge_base.evaluation import load_queries  # noqa: E402
-from knowledge_base.index import open_index  # noqa: E402
-from knowledge_base.search import HybridSearcher  # noqa: E402
-from knowledge_base.text import Analyzer  # noqa: E402
+from knowledge_base.search import open_searcher  # noqa: E402
 from knowledge_base.vectors import VectorIndex  # noqa: E402
 
 
@@ -83,10 +81,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    analyzer = Analyzer(ROOT / "build" / "cache")
-    encoders = load_encoders(DEFAULT_MODELS)
-    index = open_index(ROOT / "knowledge_base" / "articles", ROOT / "build" / "index", encoders, analyzer)
-    searcher = HybridSearcher(index, encoders, analyzer)
+    searcher = open_searcher(
+        ROOT / "knowledge_base" / "articles", ROOT / "build" / "index", DEFAULT_MODELS, ROOT / "build" / "cache"
+    )
+    index, encoders = searcher.index, searcher.encoders
     queries = load_queries(ROOT / "knowledge_base" / "eval" / "heldout.yml")
     report: dict = {"date": time.strftime("%Y-%m-%d"), "encoding": {}, "search": {}}
     for language in ("en", "zh"):

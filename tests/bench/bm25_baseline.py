@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import jieba
 import numpy as np
 from scipy import sparse
 
@@ -32,8 +33,6 @@ WORD = re.compile(r"[a-z0-9]+")
 
 def tokens(text: str, language: str) -> list[str]:
     if language == "zh":
-        import jieba
-
         return [t for t in jieba.lcut(text.lower()) if t.strip() and not re.fullmatch(r"\W+", t)]
     return WORD.findall(text.lower())
 
