@@ -12,6 +12,10 @@ MODEL      := $(BUILD)/models/touchpoint.tar.gz
 RASA_PYTHON ?= $(shell if command -v pyenv >/dev/null 2>&1 && [ -x "$$(pyenv root)/versions/3.10.13/bin/python" ]; \
                   then echo "$$(pyenv root)/versions/3.10.13/bin/python"; else command -v python3.10; fi)
 APP_PYTHON ?= python3.11
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used),
+# with Chinese and emoji fonts so that pages and screenshots render as users see them.
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Hermetic runs: every cache and config inside the build folder, no telemetry, no downloads.
 export RASA_TELEMETRY_ENABLED := false
@@ -45,6 +49,13 @@ $(RASA_ENV)/.installed: bot/rasa-requirements.txt
 	$(RASA_ENV)/bin/python -m pip install --quiet -r bot/rasa-requirements.txt
 	@touch $@
 
+$(BUILD)/.browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "Installing Debian's $(BROWSER_PACKAGES) for the browser tests"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); }
+	@mkdir -p $(BUILD) && touch $@
+
 validate: $(APP_ENV)/.installed ## check the knowledge-base articles
 	$(APP_ENV)/bin/touchpoint validate
 
@@ -63,11 +74,11 @@ $(MODEL): $(RASA_INPUTS) $(RASA_ENV)/.installed
 run: setup validate index train ## start Rasa, actions and the app on SQLite with the demo knowledge base
 	$(APP_ENV)/bin/touchpoint run
 
-test: setup index train ## run every test: unit, Rasa data checks and end-to-end
+test: setup index train $(BUILD)/.browser ## run every test: unit, Rasa data checks, browser and end-to-end
 	$(APP_ENV)/bin/python -m pytest
 
-test-fast: $(APP_ENV)/.installed ## unit tests only
-	$(APP_ENV)/bin/python -m pytest -m 'not e2e'
+test-fast: $(APP_ENV)/.installed ## unit tests only (no Rasa, no browser)
+	$(APP_ENV)/bin/python -m pytest -m 'not e2e and not browser'
 
 lint: $(APP_ENV)/.installed ## ruff lint and format check
 	$(APP_ENV)/bin/ruff check .

@@ -12,6 +12,9 @@ from actions.answer import choice_payload
 from actions.handoff import hand_off
 from knowledge_base.search import KnowledgeBase
 
+# The last choice after "not helpful": Rasa reads the payload as the request_human intent.
+TALK_TO_A_PERSON = {"en": "Talk to a person", "zh": "转人工客服"}
+
 
 def previous_action(tracker: Tracker) -> str | None:
     """The bot's last action before the latest user message (action_listen aside)."""
@@ -51,12 +54,7 @@ class ActionFeedback(Action):
 
         language = tracker.get_slot("language") or "en"
         alternatives = [a for a in (self._kb.get(i, language) for i in tracker.get_slot("runner_up_ids") or []) if a]
-        dispatcher.utter_message(
-            response="utter_feedback_sorry",
-            json_message={
-                "choices": [
-                    {"title": a.title, "payload": choice_payload(a.id), "article_id": a.id} for a in alternatives
-                ]
-            },
-        )
+        choices = [{"title": a.title, "payload": choice_payload(a.id), "article_id": a.id} for a in alternatives]
+        choices.append({"title": TALK_TO_A_PERSON.get(language, TALK_TO_A_PERSON["en"]), "payload": "/request_human"})
+        dispatcher.utter_message(response="utter_feedback_sorry", json_message={"choices": choices})
         return [SlotSet("last_article_id", None), SlotSet("not_helpful_count", count)]

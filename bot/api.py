@@ -9,11 +9,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.errors import InvalidRequest, NotFound
+from bot.errors import Conflict, InvalidRequest, NotFound
+from bot.gateway import MAX_TEXT, InvalidMessage, WrongChannel, message_json
 
-MAX_TEXT = 4000
 MAX_ID = 128
 CHANNELS = ("api", "cli")
+# Conversation ids the other channels make; the API may neither create nor write to them.
+RESERVED_PREFIXES = ("telegram:", "web:")
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -35,14 +37,26 @@ def _string_field(body: dict[str, Any], name: str, limit: int) -> str:
     return value.strip()
 
 
+def _conversation_id(body: dict[str, Any]) -> str:
+    conversation_id = _string_field(body, "conversation_id", MAX_ID)
+    if conversation_id.startswith(RESERVED_PREFIXES):
+        raise InvalidRequest(f"'conversation_id' may not start with {' or '.join(RESERVED_PREFIXES)}")
+    return conversation_id
+
+
 async def post_message(request: Request) -> JSONResponse:
     body = await _json_object(request)
-    conversation_id = _string_field(body, "conversation_id", MAX_ID)
+    conversation_id = _conversation_id(body)
     text = _string_field(body, "text", MAX_TEXT)
     channel = body.get("channel", "api")
     if channel not in CHANNELS:
         raise InvalidRequest(f"'channel' must be one of {', '.join(CHANNELS)}")
-    reply = await request.app.state.gateway.handle(conversation_id, text, channel)
+    try:
+        reply = await request.app.state.gateway.handle(conversation_id, text, channel)
+    except WrongChannel as exc:
+        raise Conflict(str(exc)) from None
+    except InvalidMessage as exc:
+        raise InvalidRequest(str(exc)) from None
     return JSONResponse(reply.as_json())
 
 
@@ -62,20 +76,7 @@ async def get_conversation(request: Request) -> JSONResponse:
             "status": conversation.status,
             "handoff": {"reason": conversation.handoff_reason} if conversation.status == "handoff" else None,
             "created_at": conversation.created_at.isoformat(),
-            "messages": [
-                {
-                    "id": m.id,
-                    "role": m.role,
-                    "channel": m.channel,
-                    "text": m.text,
-                    "article_id": m.article_id,
-                    "score": m.score,
-                    "title": (m.data or {}).get("title"),
-                    "choices": (m.data or {}).get("choices") or [],
-                    "created_at": m.created_at.isoformat(),
-                }
-                for m in messages
-            ],
+            "messages": [message_json(m) for m in messages],
             "feedback": [{"article_id": f.article_id, "helpful": f.helpful} for f in feedback],
         }
     )

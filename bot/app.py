@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bot import api
+from bot.channels import telegram_webhook, widget
 from bot.errors import ApiError
 from bot.gateway import Gateway
 from bot.rasa_client import RasaClient
@@ -50,14 +51,22 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         app.state.store = store
         app.state.rasa = client
         app.state.gateway = Gateway(store, client)
+        app.state.telegram = None
         try:
+            if settings.telegram_token:
+                from bot.channels.telegram import TelegramChannel
+
+                app.state.telegram = TelegramChannel(settings, app.state.gateway, store)
+                await app.state.telegram.start()
             yield
         finally:
+            if app.state.telegram:
+                await app.state.telegram.stop()
             await client.close()
             await store.close()
 
     return Starlette(
-        routes=api.routes,
+        routes=api.routes + telegram_webhook.routes + widget.routes,
         lifespan=lifespan,
         exception_handlers={
             ApiError: _api_error,

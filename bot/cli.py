@@ -52,13 +52,21 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# The largest widget frame: a 4096-character message in any script fits; bigger is refused early.
+WS_MAX_SIZE = 64 * 1024
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import create_app
 
     uvicorn.run(
-        create_app(settings), host=args.host or settings.host, port=args.port or settings.app_port, log_level="info"
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.app_port,
+        log_level="info",
+        ws_max_size=WS_MAX_SIZE,
     )
     return 0
 

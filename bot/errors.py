@@ -20,3 +20,8 @@ class InvalidRequest(ApiError):
 class NotFound(ApiError):
     status = 404
     code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"

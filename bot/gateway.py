@@ -10,12 +10,13 @@ message before it (Rasa sends a response's text and its custom payload separatel
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import defaultdict
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.locks import KeyedLock
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.replies import reply
 from bot.store import Message, Store
@@ -32,6 +33,11 @@ class BotMessage:
     score: float | None = None
     choices: list[dict[str, str]] = field(default_factory=list)
 
+    @property
+    def rateable(self) -> bool:
+        """An answer from an article can be rated helpful or not."""
+        return self.article_id is not None
+
     def as_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
@@ -39,6 +45,7 @@ class BotMessage:
             "title": self.title,
             "score": self.score,
             "choices": self.choices,
+            "rateable": self.rateable,
         }
 
 
@@ -47,9 +54,10 @@ class BotReply:
     messages: list[BotMessage] = field(default_factory=list)
     handoff: dict[str, str] | None = None
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    language: str = "en"  # the conversation's language after this turn
 
     def as_json(self) -> dict[str, Any]:
-        return {"messages": [m.as_json() for m in self.messages], "handoff": self.handoff}
+        return {"messages": [m.as_json() for m in self.messages], "handoff": self.handoff, "language": self.language}
 
 
 def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
@@ -85,9 +93,74 @@ def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
     return result
 
 
+MAX_TEXT = 4096  # Telegram's own limit, so no Telegram message is refused
+# Payloads of the buttons every channel shows; Rasa reads a leading '/' as an intent.
+GREET = "/greet"
+HELPFUL = "/affirm"
+NOT_HELPFUL = "/deny"
+REQUEST_HUMAN = "/request_human"
+
+
+class InvalidMessage(ValueError):
+    """A message the gateway will not take: empty or too long."""
+
+
+class WrongChannel(InvalidMessage):
+    """The conversation belongs to another channel (a Telegram chat cannot be written to from the API)."""
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """The text as stored and sent to Rasa: valid UTF-8 (lone surrogates become U+FFFD), no
+    control characters but line breaks and tabs (PostgreSQL rejects NUL), trimmed."""
+    text = _SURROGATES.sub("\ufffd", text)
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def checked_text(text: str) -> str:
+    text = clean_text(text)
+    if not text:
+        raise InvalidMessage("the message is empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidMessage(f"the message is longer than {MAX_TEXT} characters; please shorten it")
+    return text
+
+
+def has_words(text: str) -> bool:
+    """False for text with no letter or digit at all: emoji, punctuation, symbols."""
+    return any(unicodedata.category(c)[0] in "LN" for c in text)
+
+
+def typed_text(text: str) -> str:
+    """What a user typed never reaches Rasa as an intent payload: a leading '/' is dropped."""
+    return text.lstrip().lstrip("/") if text.lstrip().startswith("/") else text
+
+
 def is_payload(text: str) -> bool:
     """Button payloads ('/affirm', '/choose_article{...}') say nothing about the user's language."""
     return text.startswith("/")
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A stored message as the API and the widget show it."""
+    data = message.data or {}
+    return {
+        "id": message.id,
+        "role": message.role,
+        "channel": message.channel,
+        "text": message.text,
+        "display": data.get("display"),
+        "client_id": data.get("client_id"),
+        "article_id": message.article_id,
+        "score": message.score,
+        "title": data.get("title"),
+        "choices": data.get("choices") or [],
+        "handoff": data.get("handoff"),
+        "created_at": message.created_at.isoformat(),
+    }
 
 
 class Gateway:
@@ -95,22 +168,56 @@ class Gateway:
         self._store = store
         self._rasa = rasa
         # One message at a time per conversation keeps the transcript and Rasa's tracker in order.
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLock()
 
-    async def handle(self, conversation_id: str, text: str, channel: str) -> BotReply:
-        async with self._locks[conversation_id]:
-            return await self._handle(conversation_id, text, channel)
+    async def handle(
+        self,
+        conversation_id: str,
+        text: str,
+        channel: str,
+        *,
+        language: str | None = None,
+        display: str | None = None,
+        client_id: str | None = None,
+    ) -> BotReply:
+        """Store the user's message, get the bot's reply (or the team's notice), store it, return it.
 
-    async def _handle(self, conversation_id: str, text: str, channel: str) -> BotReply:
+        `language` is what the channel knows of the user's language (Telegram's language_code,
+        the widget's setting): it decides for a new conversation when the text does not.
+        `display` is what the user saw for a button payload; `client_id` is the channel's id for
+        the message. Raises InvalidMessage for an empty or over-long message, WrongChannel for a
+        conversation that belongs to another channel.
+        """
+        text = checked_text(text)
+        async with self._locks.hold(conversation_id):
+            return await self._handle(conversation_id, text, channel, language, display, client_id)
+
+    async def _handle(
+        self,
+        conversation_id: str,
+        text: str,
+        channel: str,
+        hint: str | None,
+        display: str | None,
+        client_id: str | None,
+    ) -> BotReply:
         existing = await self._store.get_conversation(conversation_id)
-        previous_language = existing.language if existing else "en"
+        if existing and existing.channel != channel:
+            raise WrongChannel(f"conversation '{conversation_id}' belongs to the {existing.channel} channel")
+        previous_language = existing.language if existing else (hint or "en")
         language = previous_language if is_payload(text) else detect_language(text, previous_language)
         conversation = await self._store.open_conversation(conversation_id, channel, language)
-        await self._store.add_messages(conversation_id, [Message(role="user", channel=channel, text=text)])
+        data = {key: value for key, value in (("display", display), ("client_id", client_id)) if value is not None}
+        await self._store.add_messages(conversation_id, [Message(role="user", channel=channel, text=text, data=data)])
 
         if conversation.status == "handoff":
-            result = BotReply([BotMessage(reply("waiting_for_agent", language))])
+            result = BotReply([BotMessage(reply("waiting_for_agent", language))], language=language)
             result.handoff = {"reason": conversation.handoff_reason or "user_request"}
+            await self._store_bot_messages(conversation_id, channel, result)
+            return result
+        if not has_words(text):
+            # Emoji or punctuation alone: no question to search for, and no reason for a person.
+            result = BotReply([BotMessage(reply("no_words", language))], language=language)
             await self._store_bot_messages(conversation_id, channel, result)
             return result
 
@@ -118,13 +225,16 @@ class Gateway:
             raw = await self._rasa.send(conversation_id, text, {"language": language, "channel": channel})
             try:
                 result = parse_rasa_output(raw)
+                result.language = language
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise RasaUnavailable(f"unreadable reply from Rasa: {exc!r}") from exc
             if not result.messages:
                 raise RasaUnavailable("Rasa returned no message (an action probably failed)")
         except RasaUnavailable as exc:
             logger.warning("Handing off %s: %s", conversation_id, exc, exc_info=exc)
-            result = BotReply([BotMessage(reply("service_error", language))], handoff={"reason": "service_error"})
+            result = BotReply(
+                [BotMessage(reply("service_error", language))], handoff={"reason": "service_error"}, language=language
+            )
 
         await self._store_bot_messages(conversation_id, channel, result)
         for feedback in result.feedback:
@@ -132,6 +242,23 @@ class Gateway:
         if result.handoff:
             await self._store.hand_off(conversation_id, result.handoff["reason"])
         return result
+
+    async def say(self, conversation_id: str, channel: str, user_text: str, key: str, language: str) -> BotReply:
+        """Answer from the gateway's own replies (a channel's help, an unsupported attachment),
+        storing both sides like any other turn."""
+        async with self._locks.hold(conversation_id):
+            existing = await self._store.get_conversation(conversation_id)
+            if existing and existing.channel != channel:
+                raise WrongChannel(f"conversation '{conversation_id}' belongs to the {existing.channel} channel")
+            language = existing.language if existing else language
+            await self._store.open_conversation(conversation_id, channel, language)
+            await self._store.add_messages(conversation_id, [Message(role="user", channel=channel, text=user_text)])
+            result = BotReply([BotMessage(reply(key, language))], language=language)
+            await self._store_bot_messages(conversation_id, channel, result)
+            return result
+
+    async def history(self, conversation_id: str) -> list[dict[str, Any]]:
+        return [message_json(m) for m in await self._store.messages(conversation_id)]
 
     async def _store_bot_messages(self, conversation_id: str, channel: str, result: BotReply) -> None:
         await self._store.add_messages(

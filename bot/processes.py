@@ -49,6 +49,7 @@ def hermetic_env(settings: Settings, extra: dict[str, str] | None = None) -> dic
             "RASA_CACHE_DIRECTORY": str(build / "cache" / "rasa"),
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONUNBUFFERED": "1",
+            "PTB_TIMEDELTA": "true",  # python-telegram-bot: time periods as timedelta (the v23 behaviour)
         }
     )
     for folder in ("cache/matplotlib", "cache/keras", "tmp", "rasa-home"):
@@ -201,6 +202,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TOUCHPOINT_CHOICE_MARGIN": str(settings.choice_margin),
         "TOUCHPOINT_MAX_CHOICES": str(settings.max_choices),
         "TOUCHPOINT_NOT_HELPFUL_LIMIT": str(settings.not_helpful_limit),
+        "TOUCHPOINT_WIDGET_ORIGINS": ",".join(settings.widget_origins),
+        **{
+            variable: value
+            for variable, value in (
+                ("TELEGRAM_TOKEN", settings.telegram_token),
+                ("TOUCHPOINT_TELEGRAM_API_URL", settings.telegram_api_url),
+                ("TOUCHPOINT_TELEGRAM_WEBHOOK_URL", settings.telegram_webhook_url),
+                ("TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
+            )
+            if value
+        },
     }
 
 

@@ -12,6 +12,27 @@ REPLIES = {
         "en": "Thanks, your message has been passed to our support team. A person will reply here.",
         "zh": "收到，您的消息已转给客服团队，工作人员会在这里回复您。",
     },
+    "no_words": {
+        "en": "Could you tell me in words what you need help with?",
+        "zh": "请用文字描述一下您需要什么帮助？",
+    },
+    "too_long": {
+        "en": "Sorry, that message is too long for me. Could you ask your question more briefly?",
+        "zh": "抱歉，这条消息太长了。能简短地描述一下您的问题吗？",
+    },
+    "telegram_help": {
+        "en": "Ask me anything about your plan, bills, roaming, SIM card, broadband or account, in "
+        "English or Chinese, and I'll answer from our help articles.\n\n"
+        "Under an answer, tap 👍 or 👎 to tell me whether it helped.\n"
+        "/human - talk to a person\n/start - start again\n/help - this message",
+        "zh": "套餐、账单、漫游、SIM卡、宽带、账户等问题，用中文或英文直接问我，我会从帮助文章中为您解答。\n\n"
+        "回答下方可以点 👍 或 👎 告诉我是否有帮助。\n"
+        "/human - 转人工客服\n/start - 重新开始\n/help - 查看本说明",
+    },
+    "text_only": {
+        "en": "Sorry, I can only read text messages. Please type your question.",
+        "zh": "抱歉，我只能读取文字消息，请直接输入您的问题。",
+    },
 }
 
 

@@ -7,6 +7,7 @@ A malformed value fails loudly at start-up, naming the variable; nothing falls b
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,11 @@ class Settings:
     choice_margin: float = 0.05
     max_choices: int = 3
     not_helpful_limit: int = 2
+    telegram_token: str = ""  # set: the app runs the Telegram bot
+    telegram_api_url: str = "https://api.telegram.org/bot"  # the token is appended
+    telegram_webhook_url: str = ""  # set: webhook mode at this public URL, else long polling
+    telegram_webhook_secret: str = ""  # required with a webhook URL; Telegram sends it in a header
+    widget_origins: tuple[str, ...] = ("*",)  # pages allowed to open the widget's WebSocket
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -61,6 +67,19 @@ class Settings:
             problems.append(f"{_variable('not_helpful_limit')} must be at least 1, not {self.not_helpful_limit}")
         if not 0 < self.app_port < 65536:
             problems.append(f"{_variable('app_port')} must be a TCP port, not {self.app_port}")
+        if self.telegram_token and not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", self.telegram_token):
+            problems.append(f"{_variable('telegram_token')} does not look like a bot token (digits:letters)")
+        if self.telegram_webhook_url:
+            if not self.telegram_token:
+                problems.append(f"{_variable('telegram_webhook_url')} is set but {_variable('telegram_token')} is not")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.telegram_webhook_secret):
+                problems.append(
+                    f"{_variable('telegram_webhook_secret')} must be set with a webhook URL: "
+                    "1 to 256 characters of A-Z, a-z, 0-9, _ and -"
+                )
+        for origin in self.widget_origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                problems.append(f"{_variable('widget_origins')}: {origin!r} is not an origin like https://example.com")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -84,6 +103,11 @@ class Settings:
         return replace(self, **changes)
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """'https://a.example, https://b.example' -> ('https://a.example', 'https://b.example')"""
+    return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+
+
 # Environment variable -> (field, parser)
 _VARIABLES = {
     "TOUCHPOINT_BUILD_DIR": ("build_dir", Path),
@@ -102,6 +126,11 @@ _VARIABLES = {
     "TOUCHPOINT_CHOICE_MARGIN": ("choice_margin", float),
     "TOUCHPOINT_MAX_CHOICES": ("max_choices", int),
     "TOUCHPOINT_NOT_HELPFUL_LIMIT": ("not_helpful_limit", int),
+    "TELEGRAM_TOKEN": ("telegram_token", str),
+    "TOUCHPOINT_TELEGRAM_API_URL": ("telegram_api_url", str),
+    "TOUCHPOINT_TELEGRAM_WEBHOOK_URL": ("telegram_webhook_url", str),
+    "TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET": ("telegram_webhook_secret", str),
+    "TOUCHPOINT_WIDGET_ORIGINS": ("widget_origins", _origins),
 }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -67,6 +68,16 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ChannelEvent(Base):
+    """An inbound event a channel has taken on (a Telegram update, a widget message), so that a
+    redelivery is recognised and handled once. The key is unique across app instances."""
+
+    __tablename__ = "channel_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
@@ -102,6 +113,26 @@ class Store:
                 conversation.language = language
                 conversation.updated_at = utcnow()
             return conversation
+
+    async def set_language(self, conversation_id: str, language: str) -> None:
+        async with self._sessions() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is not None:
+                conversation.language = language
+
+    async def claim_event(self, key: str) -> bool:
+        """Record an inbound event; False when it was recorded before (a redelivery)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(ChannelEvent(key=key))
+        except IntegrityError:
+            return False
+        return True
+
+    async def release_event(self, key: str) -> None:
+        """Forget an event whose handling failed, so that its redelivery is handled."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(ChannelEvent).where(ChannelEvent.key == key))
 
     async def add_messages(self, conversation_id: str, messages: list[Message]) -> None:
         async with self._sessions() as session, session.begin():

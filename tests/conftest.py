@@ -12,3 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def analyzer(tmp_path_factory) -> Analyzer:
     return Analyzer(tmp_path_factory.mktemp("jieba-cache"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium, shared by a module's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_chromium
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()

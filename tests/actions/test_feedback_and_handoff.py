@@ -28,7 +28,7 @@ def test_helpful_is_recorded_and_thanked(knowledge_base, domain):
     assert SlotSet("not_helpful_count", 0) in events
 
 
-def test_first_not_helpful_offers_the_runners_up(knowledge_base, domain):
+def test_first_not_helpful_offers_the_runners_up_and_a_person(knowledge_base, domain):
     tracker = make_tracker(
         "no",
         "deny",
@@ -38,7 +38,11 @@ def test_first_not_helpful_offers_the_runners_up(knowledge_base, domain):
     messages, events = run(ActionFeedback(knowledge_base, not_helpful_limit=2), tracker, domain)
     assert messages[0]["custom"] == {"feedback": {"article_id": "sim-puk", "helpful": False}}
     assert messages[1]["response"] == "utter_feedback_sorry"
-    assert [c["title"] for c in messages[1]["custom"]["choices"]] == ["开通国际漫游"]
+    choices = messages[1]["custom"]["choices"]
+    assert [(c["title"], c["payload"]) for c in choices] == [
+        ("开通国际漫游", '/choose_article{"article_id":"roaming-activate"}'),
+        ("转人工客服", "/request_human"),
+    ]
     assert SlotSet("not_helpful_count", 1) in events
 
 

@@ -12,6 +12,7 @@ from bot.app import create_app
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from tests.databases import postgres_database
+from tests.fake_rasa import FakeRasa
 
 ANSWER = {
     "recipient_id": "c1",
@@ -27,24 +28,6 @@ HANDOFF = [
     {"recipient_id": "c1", "text": "Sure, I'm connecting you with a member of our support team."},
     {"recipient_id": "c1", "custom": {"handoff": {"reason": "user_request"}}},
 ]
-
-
-class FakeRasa:
-    """Answers the REST webhook and health checks like Rasa would, and records what it was sent."""
-
-    def __init__(self):
-        self.replies: list = []
-        self.sent: list[dict] = []
-        self.down = False
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
-            raise httpx.ConnectError("connection refused", request=request)
-        if request.url.path == "/webhooks/rest/webhook":
-            self.sent.append(json.loads(request.content))
-            reply = self.replies.pop(0)
-            return reply if isinstance(reply, httpx.Response) else httpx.Response(200, json=reply)
-        return httpx.Response(200, json={"status": "ok"})
 
 
 @pytest.fixture
@@ -90,9 +73,11 @@ def test_answer_is_returned_and_both_messages_are_stored(client, rasa):
                 "title": "Turn on international roaming",
                 "score": 0.82,
                 "choices": ANSWER["custom"]["choices"],
+                "rateable": True,
             }
         ],
         "handoff": None,
+        "language": "en",
     }
     assert rasa.sent == [
         {"sender": "c1", "message": "how do I turn on roaming", "metadata": {"language": "en", "channel": "api"}}
@@ -176,7 +161,11 @@ def test_payload_keeps_the_conversation_language(client, rasa):
         ([1, 2], "must be a JSON object"),
         ({"text": "hi"}, "'conversation_id' is required"),
         ({"conversation_id": "c1", "text": "   "}, "'text' is required"),
-        ({"conversation_id": "c1", "text": "x" * 4001}, "longer than 4000"),
+        ({"conversation_id": "c1", "text": "x" * 4097}, "longer than 4096"),
+        ({"conversation_id": "c1", "text": "x" * 10_000}, "longer than 4096"),
+        ({"conversation_id": "c1", "text": "\u0000\u0001\u0007 \u007f"}, "the message is empty"),
+        ({"conversation_id": "telegram:42", "text": "hi"}, "may not start with telegram:"),
+        ({"conversation_id": "web:abc", "text": "hi"}, "may not start with"),
         ({"conversation_id": "c1", "text": "hi", "channel": "fax"}, "'channel' must be one of"),
     ],
 )
@@ -229,3 +218,28 @@ def test_conversation_survives_an_app_restart(settings, rasa):
         send(second, "and the rates?")
         stored = second.get("/api/conversations/c1").json()
     assert [m["text"] for m in stored["messages"] if m["role"] == "user"] == ["roaming please", "and the rates?"]
+
+
+def test_emoji_or_punctuation_alone_gets_asked_for_words_without_the_bot(client, rasa):
+    reply = send(client, "👍🏽😀 ?!").json()
+    assert reply["messages"][0]["text"] == "Could you tell me in words what you need help with?"
+    assert reply["handoff"] is None
+    assert rasa.sent == []
+
+
+def test_control_characters_and_lone_surrogates_are_cleaned_before_storage(client, rasa):
+    rasa.replies.append([ANSWER])
+    # A lone surrogate cannot be encoded as UTF-8; NUL is refused by PostgreSQL.
+    body = '{"conversation_id": "c1", "text": "roam\\u0000ing \\ud800abroad"}'
+    response = client.post("/api/messages", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert rasa.sent[0]["message"] == "roaming \ufffdabroad"
+    assert client.get("/api/conversations/c1").json()["messages"][0]["text"] == "roaming \ufffdabroad"
+
+
+def test_html_is_stored_and_returned_as_text(client, rasa):
+    rasa.replies.append([ANSWER])
+    script = "<script>alert('x')</script><b>roaming</b> & more"
+    send(client, script)
+    assert rasa.sent[0]["message"] == script
+    assert client.get("/api/conversations/c1").json()["messages"][0]["text"] == script

@@ -13,6 +13,7 @@ import yaml
 
 from bot.processes import Stack
 from bot.settings import load_settings
+from tests.fake_telegram import TOKEN, FakeTelegram
 
 QUERIES = yaml.safe_load((Path(__file__).parent / "queries.yml").read_text(encoding="utf-8"))
 
@@ -24,7 +25,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def telegram():
+    """The fake Bot API the stack's Telegram bot long-polls (Telegram itself is not reachable)."""
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, telegram):
     base = load_settings()
     if not base.model_path.exists():
         pytest.fail(f"no trained Rasa model at {base.model_path}: `make test` trains it first")
@@ -34,6 +43,8 @@ def stack(tmp_path_factory):
         app_port=free_port(),
         rasa_url=f"http://127.0.0.1:{free_port()}",
         actions_url=f"http://127.0.0.1:{free_port()}",
+        telegram_token=TOKEN,
+        telegram_api_url=telegram.base_url,
     )
     stack = Stack(settings, run_dir)
     stack.settings = settings

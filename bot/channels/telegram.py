@@ -1,0 +1,340 @@
+"""Telegram: python-telegram-bot's Application in front of the gateway.
+
+Updates arrive by long polling (development: set TELEGRAM_TOKEN) or through the app's webhook
+(production: also set TOUCHPOINT_TELEGRAM_WEBHOOK_URL and _SECRET; Telegram's secret-token header
+is checked on every call). Either way each update is handled once: its id is recorded in the
+database before it is handled (Telegram redelivers webhooks it thinks failed), and forgotten
+again only when the gateway could not take the message, so the redelivery is handled.
+
+Replies go out in HTML parse mode, split under Telegram's 4096-character limit, with the
+answer's choices and "helpful / not helpful" as inline keyboards. A send that Telegram refused
+with 429 (retry_after) or that never reached it is retried; one that may have arrived (the
+response timed out) is not, since Telegram has no way to deduplicate a sendMessage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+# Opt in to timedelta time periods now (PTB 22 warns on the int form, which v23 drops).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+import httpx  # noqa: E402
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User  # noqa: E402
+from telegram.constants import ChatAction, ChatType, InlineKeyboardButtonLimit, MessageLimit, ParseMode  # noqa: E402
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut  # noqa: E402
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler  # noqa: E402
+from telegram.request import HTTPXRequest  # noqa: E402
+
+from bot.channels.formatting import split_text, to_telegram_html  # noqa: E402
+from bot.gateway import (  # noqa: E402
+    GREET,
+    HELPFUL,
+    NOT_HELPFUL,
+    REQUEST_HUMAN,
+    BotReply,
+    Gateway,
+    InvalidMessage,
+    clean_text,
+    typed_text,
+)
+from bot.locks import KeyedLock  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.store import Store  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SEND_ATTEMPTS = 5
+TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
+ALLOWED_UPDATES = ["message", "callback_query"]
+CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
+SIMPLE_PAYLOADS = (HELPFUL, NOT_HELPFUL, REQUEST_HUMAN)
+
+LABELS = {
+    "helpful": {"en": "👍 Helpful", "zh": "👍 有帮助"},
+    "not_helpful": {"en": "👎 Not helpful", "zh": "👎 没帮助"},
+    "expired": {"en": "This button is no longer available.", "zh": "这个按钮已失效。"},
+}
+
+T = TypeVar("T")
+
+
+def label(key: str, language: str) -> str:
+    return LABELS[key].get(language, LABELS[key]["en"])
+
+
+def user_language(user: User | None) -> str | None:
+    """zh or en from Telegram's language_code (an IETF tag such as zh-hans); None if unknown."""
+    code = ((user and user.language_code) or "").lower()
+    if not code:
+        return None
+    return "zh" if code.startswith("zh") else "en"
+
+
+def conversation_id(chat_id: int) -> str:
+    return f"{CHANNEL}:{chat_id}"
+
+
+def callback_data(choice: dict[str, Any]) -> str | None:
+    """The button data for a choice, within Telegram's 64 bytes; None if it cannot fit."""
+    data = CHOICE_PREFIX + str(choice["article_id"]) if choice.get("article_id") else str(choice.get("payload") or "")
+    return data if 0 < len(data.encode()) <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA else None
+
+
+def payload_from_callback(data: str) -> str | None:
+    """The gateway payload a button stands for; None for data this bot never sent."""
+    if data in SIMPLE_PAYLOADS:
+        return data
+    if data.startswith(CHOICE_PREFIX) and len(data) > len(CHOICE_PREFIX):
+        from actions.answer import choice_payload
+
+        return choice_payload(data[len(CHOICE_PREFIX) :])
+    return None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    html: str
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+def render(reply: BotReply) -> list[Outgoing]:
+    """Telegram messages for a reply: each bot message split under the length limit, its title in
+    bold, and its keyboard (choices, then the rating row for an answer) under the last piece."""
+    outgoing = []
+    for message in reply.messages:
+        rows = []
+        for choice in message.choices:
+            if data := callback_data(choice):
+                rows.append([InlineKeyboardButton(str(choice.get("title") or "?"), callback_data=data)])
+            else:
+                logger.warning("Choice %r does not fit in Telegram's button data; left out", choice)
+        if message.rateable:
+            rows.append(
+                [
+                    InlineKeyboardButton(label("helpful", reply.language), callback_data=HELPFUL),
+                    InlineKeyboardButton(label("not_helpful", reply.language), callback_data=NOT_HELPFUL),
+                ]
+            )
+        title = f"**{message.title}**\n\n" if message.title else ""
+        pieces = split_text(title + message.text, MessageLimit.MAX_TEXT_LENGTH)
+        for number, piece in enumerate(pieces, start=1):
+            keyboard = InlineKeyboardMarkup(rows) if rows and number == len(pieces) else None
+            outgoing.append(Outgoing(to_telegram_html(piece), keyboard))
+    return outgoing
+
+
+def may_have_arrived(error: TelegramError) -> bool:
+    """A request whose response timed out may have been carried out; anything else that failed
+    on the network (refused, reset, 5xx, pool exhausted) was not."""
+    return isinstance(error, TimedOut) and isinstance(error.__cause__, httpx.ReadTimeout)
+
+
+class ChatOrderedUpdates(BaseUpdateProcessor):
+    """Updates from different chats are handled concurrently, one chat's updates in order."""
+
+    def __init__(self, max_concurrent_updates: int = 64):
+        super().__init__(max_concurrent_updates)
+        self._chats = KeyedLock()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        async with self._chats.hold(chat.id if chat else None):
+            await coroutine
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class TelegramChannel:
+    def __init__(self, settings: Settings, gateway: Gateway, store: Store):
+        if not settings.telegram_token:
+            raise ValueError("TelegramChannel needs TELEGRAM_TOKEN")
+        self._settings = settings
+        self._gateway = gateway
+        self._store = store
+        self._bot_id = settings.telegram_token.split(":", 1)[0]
+        self.webhook = bool(settings.telegram_webhook_url)
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_token)
+            .base_url(settings.telegram_api_url)
+            .base_file_url(settings.telegram_api_url.replace("/bot", "/file/bot"))
+            .request(HTTPXRequest(connection_pool_size=32, connect_timeout=5.0, read_timeout=20.0, write_timeout=20.0))
+            .concurrent_updates(ChatOrderedUpdates())
+        )
+        if self.webhook:
+            builder = builder.updater(None)
+        else:
+            builder = builder.get_updates_request(HTTPXRequest(connect_timeout=5.0, read_timeout=30.0))
+        self.application: Application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self):
+        return self.application.bot
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        if self.webhook:
+            await self._send(
+                lambda: self.bot.set_webhook(
+                    self._settings.telegram_webhook_url,
+                    secret_token=self._settings.telegram_webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            )
+        else:
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await self.application.start()
+        logger.info("Telegram bot %s started (%s)", self._bot_id, "webhook" if self.webhook else "long polling")
+
+    async def stop(self) -> None:
+        if self.application.updater and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    def parse_update(self, data: dict[str, Any]) -> Update:
+        return Update.de_json(data, self.bot)
+
+    async def handle_update(self, update: Update) -> None:
+        """Handle one update once. Raises (after forgetting the update, so that Telegram's
+        redelivery is handled) when the gateway could not take the message."""
+        key = f"{CHANNEL}:{self._bot_id}:{update.update_id}"
+        if not await self._store.claim_event(key):
+            logger.info("Update %s was already handled; ignoring the redelivery", update.update_id)
+            return
+        chat = update.effective_chat
+        if chat is None or chat.type != ChatType.PRIVATE:
+            return  # a support bot talks one to one; group and channel posts are not for it
+        try:
+            async with self._typing(chat.id):
+                reply = await self._route(update)
+        except Exception:
+            await self._store.release_event(key)
+            raise
+        if reply is not None:
+            await self.deliver(chat.id, reply)
+
+    async def deliver(self, chat_id: int, reply: BotReply) -> None:
+        """Send a reply; a message Telegram never received is retried, so none is lost or doubled."""
+        for message in render(reply):
+            try:
+                await self._send(
+                    lambda message=message: self.bot.send_message(
+                        chat_id,
+                        message.html,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=message.keyboard,
+                    )
+                )
+            except Forbidden:
+                logger.info("Chat %s blocked the bot; reply not delivered (it is stored)", chat_id)
+                return
+            except TelegramError as exc:
+                logger.error("Could not deliver a reply to chat %s (it is stored): %s", chat_id, exc)
+                return
+
+    async def _route(self, update: Update) -> BotReply | None:
+        if update.callback_query:
+            return await self._on_button(update)
+        message = update.message
+        if message is None:
+            return None  # edits and other update kinds are not part of the conversation
+        chat = conversation_id(message.chat_id)
+        language = user_language(message.from_user)
+        if not message.text:
+            kinds = ("photo", "sticker", "voice", "video", "document", "location")
+            kind = next((k for k in kinds if getattr(message, k, None)), "attachment")
+            return await self._gateway.say(chat, CHANNEL, f"[{kind}]", "text_only", language or "en")
+        command = _command(message)
+        if command == "start":
+            return await self._gateway.handle(chat, GREET, CHANNEL, language=language, display=message.text)
+        if command == "human":
+            return await self._gateway.handle(chat, REQUEST_HUMAN, CHANNEL, language=language, display=message.text)
+        if command is not None:  # /help and any command the bot does not know
+            return await self._gateway.say(chat, CHANNEL, message.text, "telegram_help", language or "en")
+        try:
+            return await self._gateway.handle(chat, typed_text(message.text), CHANNEL, language=language)
+        except InvalidMessage as exc:
+            logger.info("Message in chat %s refused: %s", message.chat_id, exc)
+            key = "no_words" if not clean_text(message.text) else "too_long"
+            return await self._gateway.say(chat, CHANNEL, f"[refused: {exc}]", key, language or "en")
+
+    async def _on_button(self, update: Update) -> BotReply | None:
+        query = update.callback_query
+        payload = payload_from_callback(query.data or "")
+        language = user_language(query.from_user) or "en"
+        with contextlib.suppress(TelegramError):
+            await self._send(lambda: query.answer(None if payload else label("expired", language)))
+        if payload is None or not isinstance(query.message, Message):
+            return None
+        keyboard = query.message.reply_markup.inline_keyboard if query.message.reply_markup else ()
+        pressed = next((b.text for row in keyboard for b in row if b.callback_data == query.data), None)
+        # One press per keyboard: the buttons go once used.
+        with contextlib.suppress(TelegramError):
+            await self._send(lambda: query.message.edit_reply_markup(None))
+        chat = conversation_id(query.message.chat.id)
+        return await self._gateway.handle(
+            chat, payload, CHANNEL, language=user_language(query.from_user), display=pressed
+        )
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, chat_id: int):
+        async def keep_typing() -> None:
+            while True:
+                with contextlib.suppress(TelegramError):
+                    await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
+                await asyncio.sleep(TYPING_REFRESH)
+
+        task = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _send(self, call: Callable[[], Awaitable[T]]) -> T:
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                return await call()
+            except RetryAfter as exc:
+                delay = exc.retry_after.total_seconds()
+                error: TelegramError = exc
+            except NetworkError as exc:  # also TimedOut
+                if may_have_arrived(exc):
+                    raise
+                delay = min(0.5 * 2**attempt, 30.0)
+                error = exc
+            if attempt == SEND_ATTEMPTS:
+                raise error
+            logger.warning("Telegram call failed (%s); retrying in %.1f s", error, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _on_update(self, update: Update, context: Any) -> None:
+        await self.handle_update(update)
+
+    async def _on_error(self, update: object, context: Any) -> None:
+        logger.error("Telegram update %r failed", getattr(update, "update_id", update), exc_info=context.error)
+
+
+def _command(message: Message) -> str | None:
+    """The bot command a message starts with ('start' for '/start' or '/start@SkylarkBot')."""
+    if not message.text.startswith("/"):
+        return None
+    return message.text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(message.text) > 1 else None

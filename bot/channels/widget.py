@@ -1,0 +1,218 @@
+"""The web widget's server side: the script, a demo page, and the WebSocket it talks over.
+
+The widget keeps a random session token in the browser's localStorage; the conversation is
+`web:` plus a hash of it, so the token itself is never stored or shown to staff, and only the
+browser holding it can read or continue the conversation.
+
+Protocol (JSON text frames). The browser sends:
+    {"type": "hello", "session": token or null, "language": "zh" | "en" | null}
+    {"type": "message", "id": client id, "text": what the user typed}
+    {"type": "button", "id": client id, "payload": "/affirm" ..., "label": what the button said}
+    {"type": "language", "language": "zh" | "en"}
+and receives:
+    {"type": "session", "session", "language", "status", "messages": [the stored history]}
+    {"type": "typing"}
+    {"type": "reply", "id", "messages": [...], "handoff", "language"}
+    {"type": "ack", "id", "duplicate": true}  (a message resent after a reconnect, handled before)
+    {"type": "error", "id", "message"}
+Messages are handled one at a time, in the order they arrive; each client id is handled once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bot.gateway import GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, BotReply, InvalidMessage, checked_text, typed_text
+from knowledge_base.articles import LANGUAGES
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "web"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CHOICE_PATTERN = re.compile(r'/choose_article\{"article_id":"[a-z0-9-]{1,120}"\}')
+BUTTON_PAYLOADS = (GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN)
+MAX_LABEL = 200
+
+
+class ProtocolError(ValueError):
+    pass
+
+
+def conversation_for(session: str) -> str:
+    return f"{CHANNEL}:{hashlib.sha256(session.encode()).hexdigest()[:32]}"
+
+
+def valid_button(payload: str) -> bool:
+    return payload in BUTTON_PAYLOADS or CHOICE_PATTERN.fullmatch(payload) is not None
+
+
+def reply_frame(client_id: str, reply: BotReply) -> dict[str, Any]:
+    return {
+        "type": "reply",
+        "id": client_id,
+        "messages": [{"role": "bot", **m.as_json(), "handoff": reply.handoff} for m in reply.messages],
+        "handoff": reply.handoff,
+        "language": reply.language,
+    }
+
+
+class WidgetSession:
+    """One browser tab's WebSocket."""
+
+    def __init__(self, websocket: WebSocket):
+        self.websocket = websocket
+        self.app = websocket.app
+        self.session: str | None = None
+        self.language = "en"
+
+    @property
+    def conversation_id(self) -> str:
+        if self.session is None:
+            raise ProtocolError("say hello first")
+        return conversation_for(self.session)
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        while True:
+            frame = await self.websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            client_id = None
+            try:
+                if frame.get("text") is None:
+                    raise ProtocolError("binary frames are not supported; send JSON text")
+                try:
+                    data = json.loads(frame["text"])
+                except json.JSONDecodeError:
+                    raise ProtocolError("frames must be JSON") from None
+                if not isinstance(data, dict):
+                    raise ProtocolError("frames must be JSON objects")
+                client_id = data.get("id") if isinstance(data.get("id"), str) else None
+                await self.dispatch(data)
+            except (ProtocolError, InvalidMessage) as exc:
+                await self.send({"type": "error", "id": client_id, "message": str(exc)})
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.websocket.send_text(json.dumps(frame, ensure_ascii=False))
+
+    async def dispatch(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "hello":
+            await self.hello(data)
+        elif kind == "language":
+            language = data.get("language")
+            if language not in LANGUAGES:
+                raise ProtocolError(f"language must be one of {', '.join(LANGUAGES)}")
+            self.language = language
+            await self.app.state.store.set_language(self.conversation_id, language)
+            await self.send({"type": "language", "language": language})
+        elif kind == "message":
+            text = data.get("text")
+            if not isinstance(text, str):
+                raise ProtocolError("'text' must be a string")
+            await self.message(_client_id(data), typed_text(text), display=None)
+        elif kind == "button":
+            payload, label = data.get("payload"), data.get("label")
+            if not isinstance(payload, str) or not valid_button(payload):
+                raise ProtocolError("unknown button")
+            display = label[:MAX_LABEL] if isinstance(label, str) else ""
+            await self.message(_client_id(data), payload, display=display)
+        else:
+            raise ProtocolError(f"unknown frame type {kind!r}")
+
+    async def hello(self, data: dict[str, Any]) -> None:
+        session = data.get("session")
+        if not isinstance(session, str) or not SESSION_PATTERN.fullmatch(session):
+            session = secrets.token_urlsafe(24)
+        self.session = session
+        store = self.app.state.store
+        conversation = await store.get_conversation(self.conversation_id)
+        requested = data.get("language")
+        if conversation is not None:
+            self.language = conversation.language
+        elif requested in LANGUAGES:
+            self.language = requested
+        await self.send(
+            {
+                "type": "session",
+                "session": session,
+                "language": self.language,
+                "status": conversation.status if conversation else "bot",
+                "messages": await self.app.state.gateway.history(self.conversation_id),
+            }
+        )
+
+    async def message(self, client_id: str, text: str, *, display: str | None) -> None:
+        conversation_id = self.conversation_id
+        text = checked_text(text)  # refused before anything is recorded
+        store = self.app.state.store
+        if not await store.claim_event(f"{conversation_id}:{client_id}"):
+            await self.send({"type": "ack", "id": client_id, "duplicate": True})
+            return
+        await self.send({"type": "typing"})
+        try:
+            reply = await self.app.state.gateway.handle(
+                conversation_id, text, CHANNEL, language=self.language, display=display, client_id=client_id
+            )
+        except BaseException:
+            await store.release_event(f"{conversation_id}:{client_id}")
+            raise
+        self.language = reply.language
+        # If the tab has gone meanwhile, the reply is stored and comes back with the history.
+        await self.send(reply_frame(client_id, reply))
+
+
+def _client_id(data: dict[str, Any]) -> str:
+    client_id = data.get("id")
+    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.fullmatch(client_id):
+        raise ProtocolError("'id' must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    return client_id
+
+
+async def widget_socket(websocket: WebSocket) -> None:
+    origins = websocket.app.state.settings.widget_origins
+    origin = websocket.headers.get("origin", "")
+    if "*" not in origins and origin not in origins:
+        logger.warning("Widget connection from %r refused (TOUCHPOINT_WIDGET_ORIGINS)", origin)
+        await websocket.close(code=1008)
+        return
+    with contextlib.suppress(WebSocketDisconnect):
+        await WidgetSession(websocket).run()
+
+
+async def widget_script(request: Request) -> Response:
+    return FileResponse(
+        STATIC / "widget.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def demo_page(request: Request) -> Response:
+    return FileResponse(STATIC / "demo.html", media_type="text/html; charset=utf-8")
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/demo")
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/widget.js", widget_script, methods=["GET"]),
+    Route("/demo", demo_page, methods=["GET"]),
+    WebSocketRoute("/widget/ws", widget_socket),
+]

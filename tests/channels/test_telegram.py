@@ -1,0 +1,377 @@
+"""The real python-telegram-bot Application, inside the real app, against a local fake Bot API
+server over HTTP; Rasa is replaced at the transport. Long polling and the webhook both."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.app import create_app
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+from tests.databases import postgres_database
+from tests.fake_rasa import FakeRasa, transport_client
+from tests.fake_telegram import TOKEN, FakeTelegram
+
+CHAT = 4242
+SECRET = "s3cret_webhook-token"
+LONG_BODY = " ".join(f"**Step {i}:** open the app and check the roaming settings page carefully." for i in range(90))
+
+
+def bot_reply(sent: dict) -> list[dict]:
+    """What a trained Rasa would say: a greeting, a handoff, or an answer with two choices."""
+    text, language = sent["message"], sent["metadata"]["language"]
+    if text == "/greet":
+        return [{"text": "您好！我是智能助手。" if language == "zh" else "Hi! I'm the virtual assistant."}]
+    if text == "/request_human" or "person" in text:
+        return [{"text": "Connecting you with a person."}, {"custom": {"handoff": {"reason": "user_request"}}}]
+    if text in ("/affirm", "/deny"):
+        return [{"custom": {"feedback": {"article_id": "roaming-activate", "helpful": text == "/affirm"}}},
+                {"text": "Thanks!"}]  # fmt: skip
+    if "long" in text:
+        return [{"custom": {"text": LONG_BODY, "article_id": "roaming-rates", "title": "Roaming rates"}}]
+    if "script" in text:
+        return [{"custom": {"text": 'Type <b>"roaming"</b> & press <Enter>', "article_id": "x", "title": "A <i>"}}]
+    title = "开通国际漫游" if language == "zh" else "Turn on international roaming"
+    return [
+        {
+            "custom": {
+                "text": "Open the app, go to **Services → Roaming** and switch it on.",
+                "article_id": "roaming-activate",
+                "title": title,
+                "score": 0.8,
+                "choices": [
+                    {
+                        "title": "Roaming rates",
+                        "payload": '/choose_article{"article_id":"roaming-rates"}',
+                        "article_id": "roaming-rates",
+                    },
+                ],  # fmt: skip
+            }
+        }
+    ]
+
+
+@pytest.fixture
+def telegram():
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def rasa():
+    return FakeRasa(respond=bot_reply)
+
+
+def make_settings(tmp_path, telegram, database_url="", **extra) -> Settings:
+    return Settings(
+        build_dir=tmp_path,
+        database_url=database_url,
+        rasa_url="http://rasa.test",
+        actions_url="http://actions.test",
+        telegram_token=TOKEN,
+        telegram_api_url=telegram.base_url,
+        **extra,
+    )
+
+
+def start_app(settings: Settings, rasa: FakeRasa) -> TestClient:
+    app = create_app(
+        settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
+    )
+    return TestClient(app)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request):
+    if request.param == "sqlite":
+        return ""
+    databases = postgres_database()
+    url = next(databases)
+    request.addfinalizer(lambda: next(databases, None))
+    return url
+
+
+@pytest.fixture
+def polling(tmp_path, telegram, rasa, database_url):
+    """The app with the bot long-polling the fake Bot API."""
+    with start_app(make_settings(tmp_path, telegram, database_url), rasa) as client:
+        telegram.wait_for(lambda: "getUpdates" in telegram.methods(), what="polling to start")
+        yield client
+
+
+def conversation(client) -> dict:
+    response = client.get(f"/api/conversations/telegram:{CHAT}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- long polling ----------------------------------------------------------------------------
+
+
+def test_polling_starts_by_deleting_the_webhook(polling, telegram):
+    methods = telegram.methods()
+    assert methods.index("deleteWebhook") < methods.index("getUpdates")
+
+
+def test_start_greets_in_the_users_telegram_language(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "/start", language_code="zh-hans"))
+    [greeting] = telegram.wait_for_messages(CHAT, 1)
+    assert greeting["shown"] == "您好！我是智能助手。"
+    assert rasa.sent[0]["message"] == "/greet"
+    assert rasa.sent[0]["metadata"] == {"language": "zh", "channel": "telegram"}
+    stored = conversation(polling)
+    assert stored["channel"] == "telegram" and stored["language"] == "zh"
+    assert [(m["role"], m["channel"], m["display"]) for m in stored["messages"]] == [
+        ("user", "telegram", "/start"),
+        ("bot", "telegram", None),
+    ]
+
+
+def test_question_gets_an_answer_with_choices_and_rating_buttons_while_typing(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "出国怎么开通漫游", language_code="en"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    assert rasa.sent[0]["metadata"]["language"] == "zh"  # the text decides, not language_code
+    assert answer["parse_mode"] == "HTML"
+    assert answer["text"].startswith("<b>开通国际漫游</b>\n\n")
+    assert "<b>Services → Roaming</b>" in answer["text"]
+    keyboard = answer["reply_markup"]["inline_keyboard"]
+    assert keyboard == [
+        [{"text": "Roaming rates", "callback_data": "a:roaming-rates"}],
+        [{"text": "👍 有帮助", "callback_data": "/affirm"}, {"text": "👎 没帮助", "callback_data": "/deny"}],
+    ]
+    methods = telegram.methods()
+    assert "sendChatAction" in methods
+    assert methods.index("sendChatAction") < methods.index("sendMessage")
+    typing = next(c for c in telegram.calls if c.method == "sendChatAction")
+    assert typing.params == {"chat_id": CHAT, "action": "typing"}
+
+
+def test_english_question_is_answered_in_english(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?", language_code="zh"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    assert rasa.sent[0]["metadata"]["language"] == "en"
+    assert answer["shown"].startswith("Turn on international roaming")
+    assert answer["reply_markup"]["inline_keyboard"][-1][0]["text"] == "👍 Helpful"
+
+
+def test_button_press_is_answered_and_sends_its_payload(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+
+    telegram.push(telegram.button_update(CHAT, answer, "a:roaming-rates"))
+    telegram.wait_for_messages(CHAT, 2)
+    assert rasa.sent[-1]["message"] == '/choose_article{"article_id":"roaming-rates"}'
+    assert rasa.sent[-1]["metadata"]["language"] == "en"
+    assert "answerCallbackQuery" in telegram.methods()
+    edit = next(c for c in telegram.calls if c.method == "editMessageReplyMarkup")
+    assert edit.params["message_id"] == answer["message_id"]  # the used keyboard is removed
+    assert conversation(polling)["messages"][2]["display"] == "Roaming rates"
+
+
+def test_rating_buttons_record_feedback(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    telegram.push(telegram.button_update(CHAT, answer, "/deny"))
+    telegram.wait_for_messages(CHAT, 2)
+    assert rasa.sent[-1]["message"] == "/deny"
+    assert conversation(polling)["feedback"] == [{"article_id": "roaming-activate", "helpful": False}]
+
+
+def test_a_button_this_bot_never_sent_is_answered_as_expired(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    telegram.push(telegram.button_update(CHAT, answer, "/restart_everything"))
+    answered = telegram.wait_for(lambda: [c for c in telegram.calls if c.method == "answerCallbackQuery"])
+    assert answered[0].params["text"] == "This button is no longer available."
+    time.sleep(0.3)
+    assert len(rasa.sent) == 1
+
+
+def test_duplicate_update_is_handled_once(polling, telegram, rasa):
+    update = telegram.text_update(CHAT, "How do I turn on roaming?")
+    telegram.push(update)
+    telegram.push(update)  # Telegram delivering the same update twice
+    telegram.push(telegram.text_update(CHAT, "/help"))
+    telegram.wait_for_messages(CHAT, 2)
+    time.sleep(0.3)
+    assert len(telegram.sent(CHAT)) == 2
+    assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?"]
+
+
+def test_rate_limit_is_waited_out_and_the_reply_sent_once(polling, telegram, rasa):
+    telegram.fail_next("sendMessage", 429, retry_after=1)
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    attempts = [c for c in telegram.calls if c.method == "sendMessage"]
+    assert [c.params.get("failed") for c in attempts] == [429, None]
+    assert attempts[1].at - attempts[0].at >= 1.0  # retry_after was honoured
+    assert answer["shown"].startswith("Turn on international roaming")
+    assert len(rasa.sent) == 1
+
+
+def test_server_errors_are_retried_without_duplicating(polling, telegram, rasa):
+    telegram.fail_next("sendMessage", 502, times=2)
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    telegram.wait_for_messages(CHAT, 1)
+    time.sleep(0.3)
+    assert [c.params.get("failed") for c in telegram.calls if c.method == "sendMessage"] == [502, 502, None]
+    assert len(telegram.sent(CHAT)) == 1
+
+
+def test_human_command_hands_off_and_later_messages_wait_for_a_person(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "/human"))
+    [handoff] = telegram.wait_for_messages(CHAT, 1)
+    assert rasa.sent[0]["message"] == "/request_human"
+    assert handoff["shown"] == "Connecting you with a person."
+    assert conversation(polling)["status"] == "handoff"
+
+    telegram.push(telegram.text_update(CHAT, "hello? anyone there"))
+    waiting = telegram.wait_for_messages(CHAT, 2)[1]
+    assert waiting["shown"] == "Thanks, your message has been passed to our support team. A person will reply here."
+    assert len(rasa.sent) == 1  # the bot is out of the conversation
+
+
+def test_help_lists_the_commands_without_asking_the_bot(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "/help@SkylarkHelpBot", language_code="en"))
+    [help_text] = telegram.wait_for_messages(CHAT, 1)
+    assert "/human" in help_text["shown"] and "/start" in help_text["shown"]
+    assert rasa.sent == []
+
+
+def test_long_answer_is_split_under_the_limit_without_breaking_words_or_markup(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "a long answer please"))
+    pieces = telegram.wait_for_messages(CHAT, 2)
+    time.sleep(0.3)
+    pieces = telegram.sent(CHAT)
+    assert len(pieces) == 2
+    assert all(len(p["shown"]) <= 4096 for p in pieces)  # the fake also refuses anything longer
+    assert all(p["text"].count("<b>") == p["text"].count("</b>") for p in pieces)
+    # Every word arrives whole, in order, and the keyboard comes under the last piece only.
+    words = " ".join(p["shown"] for p in pieces).split()
+    assert words == ("Roaming rates\n\n" + LONG_BODY.replace("**", "")).split()
+    assert "reply_markup" not in pieces[0] and pieces[1]["reply_markup"]["inline_keyboard"]
+
+
+def test_html_in_answers_and_questions_is_shown_as_text(polling, telegram, rasa):
+    question = "<script>alert(1)</script> & <b>"
+    telegram.push(telegram.text_update(CHAT, question))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    assert answer["shown"] == 'A <i>\n\nType <b>"roaming"</b> & press <Enter>'
+    assert rasa.sent[0]["message"] == question
+    assert conversation(polling)["messages"][0]["text"] == question
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "asks_rasa"),
+    [
+        ("   ", "Could you tell me in words what you need help with?", False),
+        ("😀😀🙏", "Could you tell me in words what you need help with?", False),
+        ("x" * 10_000, "Sorry, that message is too long for me.", False),
+        ("\x00\x01roaming\x7f abroad", "Turn on international roaming", True),
+    ],
+    ids=["whitespace", "emoji", "10000-characters", "control-characters"],
+)
+def test_bad_input_gets_a_sensible_reply(polling, telegram, rasa, text, expected, asks_rasa):
+    telegram.push(telegram.text_update(CHAT, text))
+    [reply] = telegram.wait_for_messages(CHAT, 1)
+    assert reply["shown"].startswith(expected)
+    assert bool(rasa.sent) == asks_rasa
+    if asks_rasa:
+        assert rasa.sent[0]["message"] == "roaming abroad"
+
+
+def test_a_photo_gets_asked_for_text(polling, telegram, rasa):
+    update = telegram.text_update(CHAT, "x")
+    del update["message"]["text"]
+    update["message"]["photo"] = [{"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}]
+    telegram.push(update)
+    [reply] = telegram.wait_for_messages(CHAT, 1)
+    assert reply["shown"] == "Sorry, I can only read text messages. Please type your question."
+    assert rasa.sent == []
+
+
+# --- webhook ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook(tmp_path, telegram, rasa, database_url):
+    settings = make_settings(
+        tmp_path,
+        telegram,
+        database_url,
+        telegram_webhook_url="https://bot.example.com/telegram/webhook",
+        telegram_webhook_secret=SECRET,
+    )
+    with start_app(settings, rasa) as client:
+        yield client
+
+
+def post_update(client, update, secret=SECRET):
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return client.post("/telegram/webhook", json=update, headers=headers)
+
+
+def test_webhook_is_registered_with_its_secret(webhook, telegram):
+    [registration] = [c.params for c in telegram.calls if c.method == "setWebhook"]
+    assert registration["url"] == "https://bot.example.com/telegram/webhook"
+    assert registration["secret_token"] == SECRET
+    assert "getUpdates" not in telegram.methods()
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong"])
+def test_webhook_refuses_a_missing_or_wrong_secret(webhook, telegram, rasa, secret):
+    response = post_update(webhook, telegram.text_update(CHAT, "How do I turn on roaming?"), secret=secret)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert rasa.sent == []
+
+
+def test_webhook_answers_and_handles_a_redelivery_once(webhook, telegram, rasa):
+    update = telegram.text_update(CHAT, "How do I turn on roaming?")
+    assert post_update(webhook, update).json() == {"ok": True}
+    assert post_update(webhook, update).json() == {"ok": True}
+    assert len(rasa.sent) == 1
+    assert len(telegram.sent(CHAT)) == 1
+
+
+@pytest.mark.parametrize("body", ["not json", "[1]", '{"update_id": "x"}'])
+def test_webhook_refuses_a_body_that_is_no_update(webhook, body):
+    response = webhook.post("/telegram/webhook", content=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert response.status_code == 400
+    assert "Telegram update" in response.json()["error"]["message"]
+
+
+def test_webhook_is_not_served_when_polling(polling, telegram):
+    response = post_update(polling, telegram.text_update(CHAT, "hi"))
+    assert response.status_code == 404
+
+
+def test_webhook_lets_telegram_redeliver_when_the_database_fails(webhook, telegram, rasa, monkeypatch):
+    store = webhook.app.state.store
+    original = store.add_messages
+
+    async def broken(*args, **kwargs):
+        raise OSError("database went away")
+
+    monkeypatch.setattr(store, "add_messages", broken)
+    update = telegram.text_update(CHAT, "How do I turn on roaming?")
+    failing = TestClient(webhook.app, raise_server_exceptions=False)
+    assert (
+        failing.post("/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code
+        == 500
+    )
+
+    monkeypatch.setattr(store, "add_messages", original)
+    assert post_update(webhook, update).json() == {"ok": True}  # the redelivery is handled
+    assert len(telegram.sent(CHAT)) == 1
+
+
+def test_settings_refuse_a_webhook_without_a_secret(tmp_path):
+    from bot.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET must be set"):
+        Settings(build_dir=tmp_path, telegram_token=TOKEN, telegram_webhook_url="https://x.example/hook")

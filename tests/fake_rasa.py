@@ -1,0 +1,33 @@
+"""Rasa replaced at the transport (httpx.MockTransport): the app's real RasaClient talks to this."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+
+class FakeRasa:
+    """Answers the REST webhook and health checks like Rasa would, and records what it was sent."""
+
+    def __init__(self, respond: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None):
+        self.replies: list = []  # consumed first, one per message
+        self.respond = respond  # then this, given what Rasa was sent
+        self.sent: list[dict] = []
+        self.down = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/webhooks/rest/webhook":
+            sent = json.loads(request.content)
+            self.sent.append(sent)
+            reply = self.replies.pop(0) if self.replies or not self.respond else self.respond(sent)
+            return reply if isinstance(reply, httpx.Response) else httpx.Response(200, json=reply)
+        return httpx.Response(200, json={"status": "ok"})
+
+
+def transport_client(fake: FakeRasa) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(fake))
