@@ -84,12 +84,20 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     base = f"http://{settings.host}:{settings.app_port}"
+    if not settings.telegram_token:
+        telegram = "off (set TELEGRAM_TOKEN to start the bot)"
+    elif settings.telegram_webhook_url:
+        telegram = f"webhook at {settings.telegram_webhook_url}"
+    else:
+        telegram = "long polling"
     print(
         f"\nTouchpoint is running.\n"
-        f"  API:     POST {base}/api/messages\n"
-        f"  Health:  {base}/healthz\n"
-        f"  Chat:    build/app-env/bin/touchpoint chat --url {base}\n"
-        f"  Logs:    {stack.run_dir / 'logs'}\n"
+        f'  Widget:   {base}/demo  (embed: <script src="{base}/widget.js" async></script>)\n'
+        f"  Telegram: {telegram}\n"
+        f"  API:      POST {base}/api/messages\n"
+        f"  Health:   {base}/healthz\n"
+        f"  Chat:     build/app-env/bin/touchpoint chat --url {base}\n"
+        f"  Logs:     {stack.run_dir / 'logs'}\n"
         f"Press Ctrl-C to stop.",
         flush=True,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -116,6 +117,12 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
 
 
 def _port(url: str) -> int:
@@ -232,6 +239,14 @@ class Stack:
         return [self.actions, self.rasa, self.app]
 
     def start(self) -> None:
+        # Another stack on our ports would answer our readiness checks and hide our failure to bind.
+        for process in self.processes:
+            port = httpx.URL(process.spec.ready_url).port
+            if port_in_use(port):
+                raise StartupError(
+                    f"port {port} for {process.spec.name} is already in use (is Touchpoint already running?); "
+                    "stop it or choose other ports (TOUCHPOINT_APP_PORT, TOUCHPOINT_RASA_URL, TOUCHPOINT_ACTIONS_URL)"
+                )
         try:
             # Rasa and the action server load their models in parallel; then the app.
             self.actions.start()
