@@ -1,6 +1,7 @@
-"""Latency and throughput of POST /api/messages through the whole running stack.
+"""Latency and throughput of whole messages through the running stack, by channel: the API
+(POST /api/messages) and the web widget (its WebSocket, as a new visitor: connect, hello, ask).
 
-    python tests/bench/bench_messages.py [--url URL] [--concurrency 1 10 50] [--messages 200]
+    python tests/bench/bench_messages.py [--url URL] [--channels api web] [--concurrency 1 10 50] [--messages 200]
 
 Without --url it starts its own stack (Rasa, actions, app on free ports, a fresh SQLite file)
 with the trained model and the demo knowledge base, and reports the memory of each process and
@@ -24,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import websockets
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,11 +79,32 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def run_level(url: str, questions: list[str], concurrency: int, total: int) -> dict:
+async def ask_api(http: httpx.AsyncClient, url: str, text: str) -> None:
+    body = {"conversation_id": f"bench-{uuid.uuid4().hex}", "text": text, "channel": "api"}
+    response = await http.post(f"{url}/api/messages", json=body)
+    response.raise_for_status()
+
+
+async def ask_widget(http: httpx.AsyncClient, url: str, text: str) -> None:
+    """A new visitor: open the widget's WebSocket, say hello, ask, wait for the reply."""
+    async with websockets.connect(url.replace("http://", "ws://", 1) + "/widget/ws") as ws:
+        await ws.send(json.dumps({"type": "hello", "session": None, "language": None}))
+        json.loads(await ws.recv())
+        await ws.send(json.dumps({"type": "message", "id": "bench", "text": text}))
+        while (frame := json.loads(await ws.recv()))["type"] != "reply":
+            if frame["type"] == "error":
+                raise RuntimeError(frame["message"])
+
+
+CHANNELS = {"api": ask_api, "web": ask_widget}
+
+
+async def run_level(url: str, questions: list[str], concurrency: int, total: int, channel: str = "api") -> dict:
     latencies: list[float] = []
     feed = itertools.cycle(questions)
     lock = asyncio.Lock()
     sent = 0
+    ask = CHANNELS[channel]
 
     async def worker(http: httpx.AsyncClient) -> None:
         nonlocal sent
@@ -91,17 +114,16 @@ async def run_level(url: str, questions: list[str], concurrency: int, total: int
                     return
                 sent += 1
                 text = next(feed)
-            body = {"conversation_id": f"bench-{uuid.uuid4().hex}", "text": text, "channel": "api"}
             started = time.perf_counter()
-            response = await http.post(f"{url}/api/messages", json=body)
+            await ask(http, url, text)
             latencies.append((time.perf_counter() - started) * 1000)
-            response.raise_for_status()
 
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency)) as http:
         started = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return {
+        "channel": channel,
         "concurrency": concurrency,
         "messages": len(latencies),
         "p50_ms": round(percentile(latencies, 50), 1),
@@ -115,9 +137,10 @@ async def run_level(url: str, questions: list[str], concurrency: int, total: int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running app; default: start a stack")
+    parser.add_argument("--channels", nargs="+", choices=sorted(CHANNELS), default=["api", "web"])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--messages", type=int, default=200, help="messages per concurrency level")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=40, help="untimed messages first (Rasa warms up over ~30)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -141,9 +164,9 @@ def main() -> int:
     try:
         asyncio.run(run_level(url, questions, 1, args.warmup))
         results = []
-        for concurrency in args.concurrency:
+        for channel, concurrency in itertools.product(args.channels, args.concurrency):
             before = {p.spec.name: cpu_seconds(p.pid) for p in stack.processes} if stack else {}
-            result = asyncio.run(run_level(url, questions, concurrency, args.messages))
+            result = asyncio.run(run_level(url, questions, concurrency, args.messages, channel))
             if stack:  # where the CPU goes: milliseconds of CPU per message, per process
                 result["cpu_ms_per_message"] = {
                     p.spec.name: round((cpu_seconds(p.pid) - before[p.spec.name]) * 1000 / result["messages"], 1)
@@ -153,14 +176,15 @@ def main() -> int:
             print(json.dumps(result), flush=True)
         memory = {p.spec.name: round(rss_mb(p.pid), 1) for p in stack.processes} if stack else {}
         report = {"date": time.strftime("%Y-%m-%d"), "url": url, "levels": results, "rss_mb": memory}
-        print("\n| concurrency | messages | p50 ms | p95 ms | p99 ms | messages/s |\n|---|---|---|---|---|---|")
+        keys = ("channel", "concurrency", "messages", "p50_ms", "p95_ms", "p99_ms", "messages_per_s")
+        print("\n| " + " | ".join(keys) + " |\n" + "|---" * len(keys) + "|")
         for r in results:
-            cells = [r[k] for k in ("concurrency", "messages", "p50_ms", "p95_ms", "p99_ms", "messages_per_s")]
+            cells = [r[k] for k in keys]
             print("| " + " | ".join(str(c) for c in cells) + " |")
         for r in results:
             if "cpu_ms_per_message" in r:
                 cpu = ", ".join(f"{name} {ms}" for name, ms in r["cpu_ms_per_message"].items())
-                print(f"CPU ms per message at concurrency {r['concurrency']}: {cpu}")
+                print(f"CPU ms per message, {r['channel']} at concurrency {r['concurrency']}: {cpu}")
         if memory:
             print("memory (RSS, MiB): " + ", ".join(f"{name} {mb}" for name, mb in memory.items()))
         if args.json:
