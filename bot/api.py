@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
@@ -9,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.errors import Conflict, InvalidRequest, NotFound
+from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from bot.gateway import MAX_TEXT, InvalidMessage, WrongChannel, message_json
 
 MAX_ID = 128
@@ -60,7 +61,19 @@ async def post_message(request: Request) -> JSONResponse:
     return JSONResponse(reply.as_json())
 
 
+def require_api_token(request: Request) -> None:
+    """Transcripts hold what users said: reading one needs TOUCHPOINT_API_TOKEN as a bearer token
+    (staff sign-in replaces this with the support desk)."""
+    expected = request.app.state.settings.api_token
+    if not expected:
+        raise Forbidden("reading conversations over the API is off; set TOUCHPOINT_API_TOKEN to turn it on")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("send 'Authorization: Bearer <TOUCHPOINT_API_TOKEN>'")
+
+
 async def get_conversation(request: Request) -> JSONResponse:
+    require_api_token(request)
     conversation_id = request.path_params["conversation_id"]
     store = request.app.state.store
     conversation = await store.get_conversation(conversation_id)

@@ -258,7 +258,23 @@ class Gateway:
             return result
 
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
-        return [message_json(m) for m in await self._store.messages(conversation_id)]
+        """The stored conversation, once any message in flight has its reply."""
+        async with self._locks.hold(conversation_id):
+            return [message_json(m) for m in await self._store.messages(conversation_id)]
+
+    async def turn(self, conversation_id: str, client_id: str) -> list[dict[str, Any]] | None:
+        """The replies to the user message a channel sent with `client_id` (waiting for them if
+        it is still being handled); None if no such message has replies."""
+        messages = await self.history(conversation_id)
+        asked = next((i for i, m in enumerate(messages) if m["role"] == "user" and m["client_id"] == client_id), None)
+        if asked is None:
+            return None
+        replies = []
+        for message in messages[asked + 1 :]:
+            if message["role"] == "user":
+                break
+            replies.append(message)
+        return replies or None
 
     async def _store_bot_messages(self, conversation_id: str, channel: str, result: BotReply) -> None:
         await self._store.add_messages(

@@ -217,6 +217,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 ("TOUCHPOINT_TELEGRAM_API_URL", settings.telegram_api_url),
                 ("TOUCHPOINT_TELEGRAM_WEBHOOK_URL", settings.telegram_webhook_url),
                 ("TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
+                ("TOUCHPOINT_API_TOKEN", settings.api_token),
             )
             if value
         },

@@ -42,6 +42,7 @@ class Settings:
     telegram_webhook_url: str = ""  # set: webhook mode at this public URL, else long polling
     telegram_webhook_secret: str = ""  # required with a webhook URL; Telegram sends it in a header
     widget_origins: tuple[str, ...] = ("*",)  # pages allowed to open the widget's WebSocket
+    api_token: str = ""  # bearer token for reading transcripts over the API; unset: nobody can
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -77,6 +78,8 @@ class Settings:
                     f"{_variable('telegram_webhook_secret')} must be set with a webhook URL: "
                     "1 to 256 characters of A-Z, a-z, 0-9, _ and -"
                 )
+        if self.api_token and len(self.api_token) < 16:
+            problems.append(f"{_variable('api_token')} must be at least 16 characters")
         for origin in self.widget_origins:
             if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
                 problems.append(f"{_variable('widget_origins')}: {origin!r} is not an origin like https://example.com")
@@ -131,6 +134,7 @@ _VARIABLES = {
     "TOUCHPOINT_TELEGRAM_WEBHOOK_URL": ("telegram_webhook_url", str),
     "TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET": ("telegram_webhook_secret", str),
     "TOUCHPOINT_WIDGET_ORIGINS": ("widget_origins", _origins),
+    "TOUCHPOINT_API_TOKEN": ("api_token", str),
 }
 
 

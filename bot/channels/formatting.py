@@ -35,27 +35,19 @@ def to_telegram_html(text: str) -> str:
 
 
 def split_text(text: str, limit: int) -> list[str]:
-    """Split into pieces of at most `limit` characters, at a paragraph break if there is one in
-    the second half of the piece, else a line break, else a space; a single word longer than the
-    limit (a URL, say) is the only thing ever cut. Inline markup never spans lines, so a piece
-    cut at a line break never splits it; a piece cut at a space is cut outside any marker pair.
+    """Split into pieces of at most `limit` characters: at a paragraph break in the second half
+    of the piece if there is one, else a line break there, else the last space or line break
+    that is not inside a **bold**, `code` or [link](...) span, else just before a span that
+    crosses the limit. Only a run with no break at all (a long URL, Chinese without spaces) is
+    cut mid-run, and only a span longer than a whole piece loses its pairing (its markers then
+    show as typed; the HTML stays valid).
     """
     if limit < 1:
         raise ValueError("limit must be positive")
     pieces = []
     rest = text.strip()
     while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            at = window.rfind(separator)
-            if separator == " ":
-                at = _space_outside_markup(window)
-            if at > limit // 2 or (separator == " " and at > 0):
-                cut = at
-                break
-        if cut <= 0:
-            cut = limit
+        cut = _cut(rest, limit)
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].strip()
     if rest:
@@ -63,11 +55,24 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def _space_outside_markup(window: str) -> int:
-    """The last space in `window` that is not inside a **bold**, `code` or [link](...) span."""
-    line_start = window.rfind("\n") + 1
-    inside = [(m.start(), m.end()) for m in _INLINE.finditer(window, line_start)]
-    for at in range(len(window) - 1, line_start - 1, -1):
-        if window[at] == " " and not any(start < at < end for start, end in inside):
+def _cut(text: str, limit: int) -> int:
+    """Where to end the first piece of `text` (longer than `limit`)."""
+    window = text[: limit + 1]
+    for separator in ("\n\n", "\n"):
+        at = window.rfind(separator)
+        if at > limit // 2:
             return at
-    return -1
+    spans = [(m.start(), m.end()) for m in _INLINE.finditer(text)]
+
+    def inside_span(at: int) -> bool:
+        return any(start < at < end for start, end in spans)
+
+    for at in range(limit, 0, -1):
+        if window[at] in " \n" and not inside_span(at):
+            return at
+    straddled = [start for start, end in spans if 0 < start < limit < end]
+    if straddled:
+        return min(straddled)
+    # A single span longer than a whole piece: its markers cannot stay paired; keep words whole.
+    spaces = [at for at in range(limit, 0, -1) if window[at] in " \n"]
+    return spaces[0] if spaces else limit

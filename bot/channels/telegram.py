@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 # Opt in to timedelta time periods now (PTB 22 warns on the int form, which v23 drops).
@@ -28,7 +29,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 import httpx  # noqa: E402
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User  # noqa: E402
 from telegram.constants import ChatAction, ChatType, InlineKeyboardButtonLimit, MessageLimit, ParseMode  # noqa: E402
-from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut  # noqa: E402
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
 
@@ -38,6 +39,7 @@ from bot.gateway import (  # noqa: E402
     HELPFUL,
     NOT_HELPFUL,
     REQUEST_HUMAN,
+    BotMessage,
     BotReply,
     Gateway,
     InvalidMessage,
@@ -45,6 +47,7 @@ from bot.gateway import (  # noqa: E402
     typed_text,
 )
 from bot.locks import KeyedLock  # noqa: E402
+from bot.replies import reply as canned_reply  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import Store  # noqa: E402
 
@@ -132,22 +135,36 @@ def render(reply: BotReply) -> list[Outgoing]:
 
 
 def may_have_arrived(error: TelegramError) -> bool:
-    """A request whose response timed out may have been carried out; anything else that failed
-    on the network (refused, reset, 5xx, pool exhausted) was not."""
-    return isinstance(error, TimedOut) and isinstance(error.__cause__, httpx.ReadTimeout)
+    """A request sent whole whose response never came (read timed out or failed, the connection
+    closed without an answer) may have been carried out; one refused, timed out while connecting
+    or writing, or answered with an error was not."""
+    return isinstance(error, NetworkError) and isinstance(
+        error.__cause__, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError
+    )
+
+
+def seconds(period: timedelta | float) -> float:
+    """retry_after is a timedelta with PTB_TIMEDELTA=true (our default), else a number."""
+    return period.total_seconds() if isinstance(period, timedelta) else float(period)
 
 
 class ChatOrderedUpdates(BaseUpdateProcessor):
-    """Updates from different chats are handled concurrently, one chat's updates in order."""
+    """Updates from different chats are handled concurrently, one chat's updates in order.
+
+    The chat's turn comes before a concurrency slot, so a chat with many updates queued waits
+    without holding slots that other chats need."""
 
     def __init__(self, max_concurrent_updates: int = 64):
         super().__init__(max_concurrent_updates)
         self._chats = KeyedLock()
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         async with self._chats.hold(chat.id if chat else None):
-            await coroutine
+            await super().process_update(update, coroutine)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
 
     async def initialize(self) -> None:
         pass
@@ -165,6 +182,7 @@ class TelegramChannel:
         self._store = store
         self._bot_id = settings.telegram_token.split(":", 1)[0]
         self.webhook = bool(settings.telegram_webhook_url)
+        self._webhook_chats = KeyedLock()  # webhook calls bypass PTB's update processor
         builder = (
             ApplicationBuilder()
             .token(settings.telegram_token)
@@ -210,6 +228,12 @@ class TelegramChannel:
     def parse_update(self, data: dict[str, Any]) -> Update:
         return Update.de_json(data, self.bot)
 
+    async def handle_webhook_update(self, update: Update) -> None:
+        """Like handle_update, one chat's updates in order (Telegram may call in parallel)."""
+        chat = update.effective_chat
+        async with self._webhook_chats.hold(chat.id if chat else None):
+            await self.handle_update(update)
+
     async def handle_update(self, update: Update) -> None:
         """Handle one update once. Raises (after forgetting the update, so that Telegram's
         redelivery is handled) when the gateway could not take the message."""
@@ -230,7 +254,8 @@ class TelegramChannel:
             await self.deliver(chat.id, reply)
 
     async def deliver(self, chat_id: int, reply: BotReply) -> None:
-        """Send a reply; a message Telegram never received is retried, so none is lost or doubled."""
+        """Send a reply, piece by piece; a piece Telegram never received is retried, so none is
+        doubled; a piece that failed for good is logged and the rest still go."""
         for message in render(reply):
             try:
                 await self._send(
@@ -245,8 +270,7 @@ class TelegramChannel:
                 logger.info("Chat %s blocked the bot; reply not delivered (it is stored)", chat_id)
                 return
             except TelegramError as exc:
-                logger.error("Could not deliver a reply to chat %s (it is stored): %s", chat_id, exc)
-                return
+                logger.error("A reply to chat %s may not have been delivered (it is stored): %s", chat_id, exc)
 
     async def _route(self, update: Update) -> BotReply | None:
         if update.callback_query:
@@ -267,11 +291,12 @@ class TelegramChannel:
             return await self._gateway.handle(chat, REQUEST_HUMAN, CHANNEL, language=language, display=message.text)
         if command is not None:  # /help and any command the bot does not know
             return await self._gateway.say(chat, CHANNEL, message.text, "telegram_help", language or "en")
+        text = typed_text(message.text)
         try:
-            return await self._gateway.handle(chat, typed_text(message.text), CHANNEL, language=language)
+            return await self._gateway.handle(chat, text, CHANNEL, language=language)
         except InvalidMessage as exc:
             logger.info("Message in chat %s refused: %s", message.chat_id, exc)
-            key = "no_words" if not clean_text(message.text) else "too_long"
+            key = "too_long" if clean_text(text) else "no_words"
             return await self._gateway.say(chat, CHANNEL, f"[refused: {exc}]", key, language or "en")
 
     async def _on_button(self, update: Update) -> BotReply | None:
@@ -313,7 +338,7 @@ class TelegramChannel:
             try:
                 return await call()
             except RetryAfter as exc:
-                delay = exc.retry_after.total_seconds()
+                delay = seconds(exc.retry_after)
                 error: TelegramError = exc
             except NetworkError as exc:  # also TimedOut
                 if may_have_arrived(exc):
@@ -327,7 +352,17 @@ class TelegramChannel:
         raise AssertionError("unreachable")
 
     async def _on_update(self, update: Update, context: Any) -> None:
-        await self.handle_update(update)
+        """Long polling: the update is already confirmed to Telegram, so a failure is answered
+        here with the polite service-error reply rather than left to a redelivery."""
+        try:
+            await self.handle_update(update)
+        except Exception:
+            logger.exception("Telegram update %s failed", update.update_id)
+            chat = update.effective_chat
+            if chat is not None and chat.type == ChatType.PRIVATE:
+                language = user_language(update.effective_user) or "en"
+                fallback = BotReply([BotMessage(canned_reply("service_error", language))], language=language)
+                await self.deliver(chat.id, fallback)
 
     async def _on_error(self, update: object, context: Any) -> None:
         logger.error("Telegram update %r failed", getattr(update, "update_id", update), exc_info=context.error)
@@ -335,6 +370,5 @@ class TelegramChannel:
 
 def _command(message: Message) -> str | None:
     """The bot command a message starts with ('start' for '/start' or '/start@SkylarkBot')."""
-    if not message.text.startswith("/"):
-        return None
-    return message.text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(message.text) > 1 else None
+    words = message.text[1:].split(maxsplit=1) if message.text.startswith("/") else []
+    return words[0].split("@", 1)[0].lower() if words else None

@@ -9,14 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.errors import ApiError, InvalidRequest, NotFound
+from bot.errors import InvalidRequest, NotFound, Unauthorized
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
 
 
 async def telegram_webhook(request: Request) -> JSONResponse:
@@ -33,7 +28,7 @@ async def telegram_webhook(request: Request) -> JSONResponse:
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise InvalidRequest("request body must be a Telegram update with an integer update_id")
     # Handled before answering: if the gateway cannot take it, the 500 makes Telegram redeliver.
-    await channel.handle_update(channel.parse_update(data))
+    await channel.handle_webhook_update(channel.parse_update(data))
     return JSONResponse({"ok": True})
 
 

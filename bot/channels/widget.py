@@ -13,9 +13,10 @@ and receives:
     {"type": "session", "session", "language", "status", "messages": [the stored history]}
     {"type": "typing"}
     {"type": "reply", "id", "messages": [...], "handoff", "language"}
-    {"type": "ack", "id", "duplicate": true}  (a message resent after a reconnect, handled before)
     {"type": "error", "id", "message"}
-Messages are handled one at a time, in the order they arrive; each client id is handled once.
+Messages are handled one at a time, in the order they arrive; each client id is handled once. A
+message resent after a reconnect gets the reply the first sending got (waiting for it if it is
+still being worked on), so no answer is lost with the connection it was meant for.
 """
 
 from __future__ import annotations
@@ -161,7 +162,11 @@ class WidgetSession:
         text = checked_text(text)  # refused before anything is recorded
         store = self.app.state.store
         if not await store.claim_event(f"{conversation_id}:{client_id}"):
-            await self.send({"type": "ack", "id": client_id, "duplicate": True})
+            replies = await self.app.state.gateway.turn(conversation_id, client_id)
+            if replies is None:
+                raise ProtocolError("this message could not be handled; please send it again")
+            handoff = replies[-1]["handoff"]
+            await self.send({"type": "reply", "id": client_id, "messages": replies, "handoff": handoff})
             return
         await self.send({"type": "typing"})
         try:

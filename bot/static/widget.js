@@ -24,6 +24,7 @@
       send: "Send", helpful: "👍 Helpful", notHelpful: "👎 Not helpful", rated: "Thanks for the feedback",
       typing: "The assistant is typing", offline: "Offline: messages will be sent when the connection is back.",
       pending: "Not sent yet", handoff: "A person from our support team is taking over this chat.",
+      tooLong: "the message is longer than 4096 characters; please shorten it",
       switchTo: "中文", switchLabel: "切换到中文", source: "From: ", error: "Not sent: ",
     },
     zh: {
@@ -31,16 +32,24 @@
       send: "发送", helpful: "👍 有帮助", notHelpful: "👎 没帮助", rated: "感谢您的反馈",
       typing: "助手正在输入", offline: "网络已断开：恢复连接后会自动发送消息。",
       pending: "尚未发送", handoff: "客服人员正在接手这段对话。",
+      tooLong: "消息超过4096个字符，请缩短后再发送",
       switchTo: "English", switchLabel: "Switch to English", source: "来自：", error: "未发送：",
     },
   };
 
+  // The session and the language choice are shared by the site's tabs (localStorage); each tab
+  // keeps its own unsent messages (sessionStorage survives a reload of that tab), so two tabs
+  // never overwrite each other's queue.
+  function storage(name) { return name === "outbox" ? window.sessionStorage : window.localStorage; }
   function load(name, fallback) {
-    try { var v = localStorage.getItem(storageKey + ":" + name); return v === null ? fallback : JSON.parse(v); }
+    try { var v = storage(name).getItem(storageKey + ":" + name); return v === null ? fallback : JSON.parse(v); }
     catch (e) { return fallback; }
   }
   function save(name, value) {
-    try { localStorage.setItem(storageKey + ":" + name, JSON.stringify(value)); } catch (e) { /* private mode */ }
+    try {
+      if (value === null) storage(name).removeItem(storageKey + ":" + name);
+      else storage(name).setItem(storageKey + ":" + name, JSON.stringify(value));
+    } catch (e) { /* storage disabled: the conversation lasts as long as the page */ }
   }
   function pickLanguage(value) { return /^zh/i.test(value || "") ? "zh" : "en"; }
   function newId() {
@@ -51,6 +60,7 @@
 
   var state = {
     session: load("session", null),
+    // A language the user picked with the switch wins until they write in the other one.
     language: load("language", null) || pickLanguage(config.language || document.documentElement.lang || navigator.language),
     outbox: load("outbox", []),
     history: [],
@@ -255,10 +265,22 @@
     flush();
   }
 
+  var MAX_TEXT = 4096; // characters, as the server counts them
+
   function sendText(text) {
     text = text.trim();
-    if (!text) return;
+    if (!text) return true;
+    if (Array.from(text).length > MAX_TEXT) {
+      showError(t("tooLong"));
+      return false;
+    }
     enqueue({ type: "message", id: newId(), text: text });
+    return true;
+  }
+
+  function showError(message) {
+    log.appendChild(el("div", { class: "error", role: "alert" }, t("error") + message));
+    scrollDown();
   }
 
   function pressButton(payload, label) { enqueue({ type: "button", id: newId(), payload: payload, label: label }); }
@@ -299,8 +321,15 @@
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       receive(frame);
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
       if (state.socket !== socket) return;
+      if (event.code === 1009 && state.outbox.length) {
+        // The server refused a frame as too big: that message can never go, the rest can.
+        var refused = settle(state.outbox[0].id);
+        render();
+        showError(t("tooLong"));
+        if (refused && refused.text && !input.value) input.value = refused.text;
+      }
       state.socket = null;
       state.connected = false;
       state.waiting = false;
@@ -314,7 +343,13 @@
     if (frame.type === "session") {
       state.session = frame.session;
       save("session", frame.session);
-      if (frame.language && frame.language !== state.language) { state.language = frame.language; save("language", state.language); applyLanguage(); }
+      var chosen = load("language", null);
+      if (chosen && chosen !== frame.language) {
+        state.socket.send(JSON.stringify({ type: "language", language: chosen })); // switched while offline
+      } else if (frame.language && frame.language !== state.language) {
+        state.language = frame.language;
+        applyLanguage();
+      }
       state.history = frame.messages || [];
       // Messages that reached the server before the connection dropped are in the history.
       var delivered = {};
@@ -335,20 +370,20 @@
       state.waiting = false;
       if (item) state.history.push({ role: "user", text: item.text || item.payload, display: item.type === "button" ? item.label : null, client_id: item.id });
       (frame.messages || []).forEach(function (m) { state.history.push(m); });
-      if (frame.language && frame.language !== state.language) { state.language = frame.language; applyLanguage(); }
-      render();
-    } else if (frame.type === "ack") {
-      settle(frame.id);
+      if (frame.language && frame.language !== state.language) {
+        state.language = frame.language; // the user wrote in the other language
+        save("language", null);
+        applyLanguage();
+      }
       render();
     } else if (frame.type === "error") {
       var failed = frame.id ? settle(frame.id) : null;
       state.waiting = false;
       render();
       if (failed) {
-        log.appendChild(el("div", { class: "error", role: "alert" }, t("error") + frame.message));
+        showError(frame.message);
         if (failed.text && !input.value) input.value = failed.text; // the user's words are not lost
       }
-      scrollDown();
     }
   }
 
@@ -388,8 +423,7 @@
   });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    sendText(input.value);
-    input.value = "";
+    if (sendText(input.value)) input.value = ""; // a refused message stays in the box
     input.focus();
   });
   input.addEventListener("keydown", function (event) {

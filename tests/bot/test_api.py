@@ -13,6 +13,7 @@ from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from tests.databases import postgres_database
 from tests.fake_rasa import FakeRasa
+from tests.staff import API_TOKEN, AUTHORIZATION
 
 ANSWER = {
     "recipient_id": "c1",
@@ -44,7 +45,11 @@ def settings(request, tmp_path):
         url = next(databases)
         request.addfinalizer(lambda: next(databases, None))
     return Settings(
-        build_dir=tmp_path, database_url=url, rasa_url="http://rasa.test", actions_url="http://actions.test"
+        build_dir=tmp_path,
+        database_url=url,
+        rasa_url="http://rasa.test",
+        actions_url="http://actions.test",
+        api_token=API_TOKEN,
     )
 
 
@@ -52,7 +57,7 @@ def settings(request, tmp_path):
 def client(settings, rasa):
     transport = httpx.AsyncClient(transport=httpx.MockTransport(rasa))
     app = create_app(settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport))
-    with TestClient(app) as client:
+    with TestClient(app, headers=AUTHORIZATION) as client:
         yield client
 
 
@@ -214,7 +219,7 @@ def test_conversation_survives_an_app_restart(settings, rasa):
     rasa.replies.extend([[ANSWER], [ANSWER]])
     with TestClient(app()) as first:
         send(first, "roaming please")
-    with TestClient(app()) as second:
+    with TestClient(app(), headers=AUTHORIZATION) as second:
         send(second, "and the rates?")
         stored = second.get("/api/conversations/c1").json()
     assert [m["text"] for m in stored["messages"] if m["role"] == "user"] == ["roaming please", "and the rates?"]
@@ -243,3 +248,26 @@ def test_html_is_stored_and_returned_as_text(client, rasa):
     send(client, script)
     assert rasa.sent[0]["message"] == script
     assert client.get("/api/conversations/c1").json()["messages"][0]["text"] == script
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"Authorization": "Bearer wrong-token-0123456789"}, 401), ({"Authorization": API_TOKEN}, 401)],
+)
+def test_reading_a_conversation_needs_the_api_token(client, rasa, headers, status):
+    rasa.replies.append([ANSWER])
+    send(client, "roaming")
+    response = client.get("/api/conversations/c1", headers={"Authorization": "", **headers})
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_reading_conversations_is_off_without_a_token(tmp_path, rasa):
+    settings = Settings(build_dir=tmp_path, rasa_url="http://rasa.test", actions_url="http://actions.test")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(rasa))
+    with TestClient(
+        create_app(settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=http))
+    ) as c:
+        response = c.get("/api/conversations/telegram:42")
+    assert response.status_code == 403
+    assert "TOUCHPOINT_API_TOKEN" in response.json()["error"]["message"]

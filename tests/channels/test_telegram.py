@@ -14,6 +14,7 @@ from bot.settings import Settings
 from tests.databases import postgres_database
 from tests.fake_rasa import FakeRasa, transport_client
 from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.staff import API_TOKEN, AUTHORIZATION
 
 CHAT = 4242
 SECRET = "s3cret_webhook-token"
@@ -74,6 +75,7 @@ def make_settings(tmp_path, telegram, database_url="", **extra) -> Settings:
         actions_url="http://actions.test",
         telegram_token=TOKEN,
         telegram_api_url=telegram.base_url,
+        api_token=API_TOKEN,
         **extra,
     )
 
@@ -82,7 +84,7 @@ def start_app(settings: Settings, rasa: FakeRasa) -> TestClient:
     app = create_app(
         settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
     )
-    return TestClient(app)
+    return TestClient(app, headers=AUTHORIZATION)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -272,8 +274,10 @@ def test_html_in_answers_and_questions_is_shown_as_text(polling, telegram, rasa)
         ("😀😀🙏", "Could you tell me in words what you need help with?", False),
         ("x" * 10_000, "Sorry, that message is too long for me.", False),
         ("\x00\x01roaming\x7f abroad", "Turn on international roaming", True),
+        ("/", "Could you tell me in words what you need help with?", False),
+        ("/\u2003", "Could you tell me in words what you need help with?", False),
     ],
-    ids=["whitespace", "emoji", "10000-characters", "control-characters"],
+    ids=["whitespace", "emoji", "10000-characters", "control-characters", "slash", "slash-em-space"],
 )
 def test_bad_input_gets_a_sensible_reply(polling, telegram, rasa, text, expected, asks_rasa):
     telegram.push(telegram.text_update(CHAT, text))
@@ -292,6 +296,16 @@ def test_a_photo_gets_asked_for_text(polling, telegram, rasa):
     [reply] = telegram.wait_for_messages(CHAT, 1)
     assert reply["shown"] == "Sorry, I can only read text messages. Please type your question."
     assert rasa.sent == []
+
+
+def test_a_failure_while_polling_gets_the_polite_reply_not_silence(polling, telegram, rasa, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise OSError("database went away")
+
+    monkeypatch.setattr(polling.app.state.store, "add_messages", broken)
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [reply] = telegram.wait_for_messages(CHAT, 1)
+    assert reply["shown"].startswith("Sorry, I'm having trouble answering right now.")
 
 
 # --- webhook ---------------------------------------------------------------------------------
@@ -359,7 +373,7 @@ def test_webhook_lets_telegram_redeliver_when_the_database_fails(webhook, telegr
 
     monkeypatch.setattr(store, "add_messages", broken)
     update = telegram.text_update(CHAT, "How do I turn on roaming?")
-    failing = TestClient(webhook.app, raise_server_exceptions=False)
+    failing = TestClient(webhook.app, raise_server_exceptions=False, headers=AUTHORIZATION)
     assert (
         failing.post("/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code
         == 500

@@ -12,6 +12,7 @@ from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from tests.channels.test_telegram import bot_reply
 from tests.fake_rasa import FakeRasa, transport_client
+from tests.staff import API_TOKEN, AUTHORIZATION
 
 
 @pytest.fixture
@@ -20,11 +21,13 @@ def rasa():
 
 
 def app_client(tmp_path, rasa, **extra) -> TestClient:
-    settings = Settings(build_dir=tmp_path, rasa_url="http://rasa.test", actions_url="http://actions.test", **extra)
+    settings = Settings(
+        build_dir=tmp_path, rasa_url="http://rasa.test", actions_url="http://actions.test", api_token=API_TOKEN, **extra
+    )
     app = create_app(
         settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
     )
-    return TestClient(app)
+    return TestClient(app, headers=AUTHORIZATION)
 
 
 @pytest.fixture
@@ -100,8 +103,33 @@ def test_a_message_resent_after_a_reconnect_is_handled_once(client, rasa):
         ask(ws, "How do I turn on roaming?", id="same")
     with client.websocket_connect("/widget/ws") as ws:
         hello(ws, session=token)
-        duplicate = ask(ws, "How do I turn on roaming?", id="same")
-    assert duplicate == {"type": "ack", "id": "same", "duplicate": True}
+        again = ask(ws, "How do I turn on roaming?", id="same")
+    # The first sending's reply, not a second question to the bot.
+    assert again["type"] == "reply" and again["id"] == "same"
+    assert [m["title"] for m in again["messages"]] == ["Turn on international roaming"]
+    assert len(rasa.sent) == 1
+
+
+def test_a_message_resent_while_still_being_answered_gets_that_answer(client, rasa):
+    import threading
+
+    release = threading.Event()
+    answer = rasa.respond
+
+    def slow(sent):
+        release.wait(10)
+        return answer(sent)
+
+    rasa.respond = slow
+    with client.websocket_connect("/widget/ws") as first, client.websocket_connect("/widget/ws") as second:
+        token = hello(first)["session"]
+        hello(second, session=token)
+        first.send_json({"type": "message", "id": "m1", "text": "How do I turn on roaming?"})
+        assert first.receive_json()["type"] == "typing"  # the bot is working on it
+        second.send_json({"type": "message", "id": "m1", "text": "How do I turn on roaming?"})
+        release.set()
+        again = second.receive_json()
+    assert again["type"] == "reply" and again["messages"][0]["title"] == "Turn on international roaming"
     assert len(rasa.sent) == 1
 
 

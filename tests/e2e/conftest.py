@@ -14,6 +14,7 @@ import yaml
 from bot.processes import Stack
 from bot.settings import load_settings
 from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.staff import API_TOKEN, AUTHORIZATION
 
 QUERIES = yaml.safe_load((Path(__file__).parent / "queries.yml").read_text(encoding="utf-8"))
 
@@ -45,6 +46,7 @@ def stack(tmp_path_factory, telegram):
         actions_url=f"http://127.0.0.1:{free_port()}",
         telegram_token=TOKEN,
         telegram_api_url=telegram.base_url,
+        api_token=API_TOKEN,
     )
     stack = Stack(settings, run_dir)
     stack.settings = settings
@@ -55,7 +57,8 @@ def stack(tmp_path_factory, telegram):
 
 @pytest.fixture(scope="session")
 def http(stack):
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings.app_port}", timeout=60) as client:
+    base_url = f"http://127.0.0.1:{stack.settings.app_port}"
+    with httpx.Client(base_url=base_url, timeout=60, headers=AUTHORIZATION) as client:
         yield client
 
 
