@@ -1,4 +1,5 @@
-"""The action server: loads the knowledge-base index once and serves Rasa's action calls."""
+"""The action server: loads the knowledge-base index once and serves Rasa's action calls, and
+the agents' search-as-you-type (GET /search), so the models are loaded in one process only."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import logging
 
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
 
 from actions.answer import ActionAnswerQuestion, AnswerSettings
 from actions.feedback import ActionFeedback
@@ -43,6 +47,32 @@ def load_knowledge_base(settings: Settings) -> HybridSearcher:
     return searcher
 
 
+MAX_SEARCH_RESULTS = 10
+
+
+def add_search(app: Sanic, knowledge_base: KnowledgeBase) -> None:
+    """GET /search?q=...&language=zh|en&k=5: the knowledge base's best articles for a query."""
+
+    @app.get("/search")
+    async def search(request: Request) -> HTTPResponse:
+        query = (request.args.get("q") or "").strip()
+        language = request.args.get("language") or "en"
+        try:
+            k = min(max(int(request.args.get("k") or 5), 1), MAX_SEARCH_RESULTS)
+        except ValueError:
+            return json({"error": {"code": "invalid_request", "message": "'k' must be a number"}}, status=400)
+        if language not in ("en", "zh"):
+            return json({"error": {"code": "invalid_request", "message": "'language' must be en or zh"}}, status=400)
+        if not query:
+            return json({"results": []})
+        hits = knowledge_base.search(query[:500], language, k=k)
+        results = [
+            {"article_id": h.article.id, "title": h.article.title, "body": h.article.body, "score": round(h.score, 4)}
+            for h in hits
+        ]
+        return json({"results": results})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run Touchpoint's Rasa action server.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -54,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     knowledge_base = load_knowledge_base(settings)
     logger.info("Knowledge base ready: %d articles", len(knowledge_base.index.articles))
     app = create_app(build_executor(knowledge_base, settings))
+    add_search(app, knowledge_base)
     app.run(host=args.host, port=args.port, single_process=True, motd=False, access_log=False)
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.auth import current_staff
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from bot.gateway import MAX_TEXT, InvalidMessage, WrongChannel, message_json
 
@@ -61,19 +62,22 @@ async def post_message(request: Request) -> JSONResponse:
     return JSONResponse(reply.as_json())
 
 
-def require_api_token(request: Request) -> None:
-    """Transcripts hold what users said: reading one needs TOUCHPOINT_API_TOKEN as a bearer token
-    (staff sign-in replaces this with the support desk)."""
+async def require_transcript_reader(request: Request) -> None:
+    """Transcripts hold what users said: reading one needs a signed-in agent or reviewer, or
+    TOUCHPOINT_API_TOKEN as a bearer token (for scripts)."""
+    staff = await current_staff(request)
+    if staff is not None and staff.may("agent", "reviewer"):
+        return
     expected = request.app.state.settings.api_token
     if not expected:
-        raise Forbidden("reading conversations over the API is off; set TOUCHPOINT_API_TOKEN to turn it on")
+        raise Forbidden("sign in as an agent or reviewer (or set TOUCHPOINT_API_TOKEN) to read conversations")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthorized("send 'Authorization: Bearer <TOUCHPOINT_API_TOKEN>'")
 
 
 async def get_conversation(request: Request) -> JSONResponse:
-    require_api_token(request)
+    await require_transcript_reader(request)
     conversation_id = request.path_params["conversation_id"]
     store = request.app.state.store
     conversation = await store.get_conversation(conversation_id)

@@ -7,10 +7,14 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
-from bot import api
+from bot import api, auth, desk
 from bot.channels import telegram_webhook, widget
 from bot.errors import ApiError
 from bot.gateway import Gateway
@@ -51,6 +55,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         app.state.store = store
         app.state.rasa = client
         app.state.gateway = Gateway(store, client)
+        app.state.desk = desk.Desk(app)
         app.state.telegram = None
         try:
             if settings.telegram_token:
@@ -65,10 +70,21 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
             await client.close()
             await store.close()
 
+    static = Mount("/static", StaticFiles(directory=str(widget.STATIC)), name="static")
+    session = Middleware(
+        SessionMiddleware,
+        secret_key=auth.secret_key(settings),
+        session_cookie=auth.SESSION_COOKIE,
+        max_age=auth.SESSION_HOURS * 3600,
+        same_site="strict",
+        https_only=settings.secure_cookies,
+    )
     return Starlette(
-        routes=api.routes + telegram_webhook.routes + widget.routes,
+        routes=api.routes + telegram_webhook.routes + widget.routes + auth.routes + desk.routes + [static],
+        middleware=[session],
         lifespan=lifespan,
         exception_handlers={
+            auth.LoginRequired: auth.login_redirect,
             ApiError: _api_error,
             HTTPException: _http_error,
             Exception: _unexpected_error,

@@ -71,6 +71,31 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def ensure_demo_agent(settings: Settings) -> str | None:
+    """On a database with no staff at all, make an agent 'demo' with a random password so the
+    console can be tried at once; returns that password (None if there were accounts)."""
+    import asyncio
+    import secrets
+
+    from bot.auth import hash_password
+    from bot.store import Store
+
+    async def run() -> str | None:
+        store = Store.from_url(settings.database_url)
+        try:
+            await store.create_schema()
+            if await store.users():
+                return None
+            password = secrets.token_urlsafe(12)
+            await store.add_user("demo", "Demo Agent", "agent", hash_password(password))
+            return password
+        finally:
+            await store.close()
+
+    settings.build_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run())
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.processes import Stack, StartupError
 
@@ -84,6 +109,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     base = f"http://{settings.host}:{settings.app_port}"
+    demo_password = ensure_demo_agent(settings)
+    if demo_password:
+        console = f"{base}/console  (made agent 'demo', password {demo_password}; `touchpoint users add` for real ones)"
+    else:
+        console = f"{base}/console  (staff accounts: `touchpoint users list`)"
     if not settings.telegram_token:
         telegram = "off (set TELEGRAM_TOKEN to start the bot)"
     elif settings.telegram_webhook_url:
@@ -93,6 +123,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"\nTouchpoint is running.\n"
         f'  Widget:   {base}/demo  (embed: <script src="{base}/widget.js" async></script>)\n'
+        f"  Console:  {console}\n"
         f"  Telegram: {telegram}\n"
         f"  API:      POST {base}/api/messages\n"
         f"  Health:   {base}/healthz\n"
@@ -247,6 +278,53 @@ def cmd_convert(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        raise ValueError("the two passwords differ")
+    return password
+
+
+def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.auth import AccountError, check_role, check_username, hash_password
+    from bot.store import Store
+
+    async def run() -> int:
+        store = Store.from_url(settings.database_url)
+        try:
+            await store.create_schema()
+            if args.action == "list":
+                for user in await store.users():
+                    state = "" if user.active else "  (disabled)"
+                    print(f"{user.username:<24} {user.role:<9} {user.name}{state}")
+                return 0
+            username = check_username(args.username.lower())
+            if args.action == "add":
+                role = check_role(args.role)
+                await store.add_user(username, args.name or username, role, hash_password(_read_password(args)))
+                print(f"added {username} ({role})")
+            elif not await store.set_password(username, hash_password(_read_password(args))):
+                raise AccountError(f"there is no user '{username}'")
+            else:
+                print(f"password changed for {username}; their open sessions are signed out")
+            return 0
+        finally:
+            await store.close()
+
+    settings.build_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return asyncio.run(run())
+    except ValueError as exc:  # AccountError, a taken username, passwords that differ
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -269,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", help="the data set's folder, e.g. ../shared/benchmarks/clinc150")
     convert.add_argument("out", help="where to write articles/ and the *.jsonl query sets")
     convert.add_argument("--shots", type=int, help="banking77: keep this many training examples per intent")
+    users = commands.add_parser("users", help="staff accounts: add, list, passwd")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    add = user_actions.add_parser("add", help="add a member of staff")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, help="agent, curator, reviewer or admin")
+    add.add_argument("--name", help="the name agents and users see (default: the username)")
+    user_actions.add_parser("list", help="list staff accounts")
+    passwd = user_actions.add_parser("passwd", help="set a new password (signs out their sessions)")
+    passwd.add_argument("username")
+    for command in (add, passwd):
+        command.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     evaluate = commands.add_parser("eval", help="score retrieval and handoff decisions on a query set")
     evaluate.add_argument(
         "--queries", default=str(PROJECT_ROOT / "knowledge_base" / "eval" / "heldout.yml"),
@@ -292,6 +381,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "eval": cmd_eval,
     "convert": cmd_convert,
+    "users": cmd_users,
 }
 
 

@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.hub import DESK, Hub, conversation_topic
 from bot.locks import KeyedLock
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.replies import reply
@@ -99,6 +100,9 @@ GREET = "/greet"
 HELPFUL = "/affirm"
 NOT_HELPFUL = "/deny"
 REQUEST_HUMAN = "/request_human"
+# After a person hands the conversation back: did they help? (answered by the gateway, not Rasa)
+PERSON_HELPED = "/person_helped"
+PERSON_DID_NOT_HELP = "/person_did_not_help"
 
 
 class InvalidMessage(ValueError):
@@ -159,16 +163,29 @@ def message_json(message: Message) -> dict[str, Any]:
         "title": data.get("title"),
         "choices": data.get("choices") or [],
         "handoff": data.get("handoff"),
+        "agent": data.get("agent"),
         "created_at": message.created_at.isoformat(),
     }
 
 
+def rating_choices(language: str) -> list[dict[str, str]]:
+    return [
+        {"title": reply("person_helped", language), "payload": PERSON_HELPED},
+        {"title": reply("person_did_not_help", language), "payload": PERSON_DID_NOT_HELP},
+    ]
+
+
 class Gateway:
-    def __init__(self, store: Store, rasa: RasaClient):
+    def __init__(self, store: Store, rasa: RasaClient, hub: Hub | None = None):
         self._store = store
         self._rasa = rasa
+        self.hub = hub or Hub()
         # One message at a time per conversation keeps the transcript and Rasa's tracker in order.
         self._locks = KeyedLock()
+
+    def lock(self, conversation_id: str):
+        """Hold the conversation (the desk does, to add an agent's turn in order)."""
+        return self._locks.hold(conversation_id)
 
     async def handle(
         self,
@@ -211,10 +228,9 @@ class Gateway:
         await self._store.add_messages(conversation_id, [Message(role="user", channel=channel, text=text, data=data)])
 
         if conversation.status == "handoff":
-            result = BotReply([BotMessage(reply("waiting_for_agent", language))], language=language)
-            result.handoff = {"reason": conversation.handoff_reason or "user_request"}
-            await self._store_bot_messages(conversation_id, channel, result)
-            return result
+            return await self._to_the_team(conversation_id, channel, language, conversation.handoff_reason)
+        if text in (PERSON_HELPED, PERSON_DID_NOT_HELP):
+            return await self._rate_person(conversation_id, channel, language, text == PERSON_HELPED)
         if not has_words(text):
             # Emoji or punctuation alone: no question to search for, and no reason for a person.
             result = BotReply([BotMessage(reply("no_words", language))], language=language)
@@ -241,6 +257,48 @@ class Gateway:
             await self._store.add_feedback(conversation_id, str(feedback["article_id"]), bool(feedback["helpful"]))
         if result.handoff:
             await self._store.hand_off(conversation_id, result.handoff["reason"])
+            if not await self._rasa.set_paused(conversation_id, True):
+                logger.warning("Could not pause %s in Rasa (its messages stay with the team anyway)", conversation_id)
+            position = await self.queue_position(conversation_id)
+            if position:
+                notice = BotReply(
+                    [BotMessage(reply("queue_position", language).format(position=position, ahead=position - 1))]
+                )
+                notice.handoff = result.handoff
+                await self._store_bot_messages(conversation_id, channel, notice)
+                result.messages.extend(notice.messages)
+            self.hub.publish(DESK, {"type": "queue"})
+        return result
+
+    async def queue_position(self, conversation_id: str) -> int | None:
+        """1 for the longest-waiting unclaimed handoff; None if the conversation is not waiting."""
+        waiting = [conversation.id for conversation, _, claim, _ in await self._store.queue() if claim is None]
+        return waiting.index(conversation_id) + 1 if conversation_id in waiting else None
+
+    async def _to_the_team(self, conversation_id: str, channel: str, language: str, reason: str | None) -> BotReply:
+        """A message while a person has (or is about to have) the conversation: it goes to the
+        desk, never to the bot. While nobody has claimed it, the user hears where they are."""
+        self.hub.publish(DESK, {"type": "message", "conversation_id": conversation_id})
+        self.hub.publish(conversation_topic(conversation_id), {"type": "message"})
+        handoff = {"reason": reason or "user_request"}
+        position = await self.queue_position(conversation_id)
+        if position is None:  # an agent has it: they answer
+            return BotReply([], handoff=handoff, language=language)
+        text = (
+            reply("waiting_for_agent", language)
+            + " "
+            + reply("queue_position", language).format(position=position, ahead=position - 1)
+        )
+        result = BotReply([BotMessage(text)], handoff=handoff, language=language)
+        await self._store_bot_messages(conversation_id, channel, result)
+        return result
+
+    async def _rate_person(self, conversation_id: str, channel: str, language: str, helped: bool) -> BotReply:
+        handoff_id = await self._store.last_ended_handoff(conversation_id)
+        if handoff_id is not None:
+            await self._store.add_feedback(conversation_id, f"handoff:{handoff_id}", helped)
+        result = BotReply([BotMessage(reply("rated_person", language))], language=language)
+        await self._store_bot_messages(conversation_id, channel, result)
         return result
 
     async def say(self, conversation_id: str, channel: str, user_text: str, key: str, language: str) -> BotReply:

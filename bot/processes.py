@@ -210,6 +210,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TOUCHPOINT_MAX_CHOICES": str(settings.max_choices),
         "TOUCHPOINT_NOT_HELPFUL_LIMIT": str(settings.not_helpful_limit),
         "TOUCHPOINT_WIDGET_ORIGINS": ",".join(settings.widget_origins),
+        "TOUCHPOINT_SECURE_COOKIES": "true" if settings.secure_cookies else "false",
         **{
             variable: value
             for variable, value in (
@@ -218,6 +219,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 ("TOUCHPOINT_TELEGRAM_WEBHOOK_URL", settings.telegram_webhook_url),
                 ("TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
                 ("TOUCHPOINT_API_TOKEN", settings.api_token),
+                ("TOUCHPOINT_SECRET_KEY", settings.secret_key),
             )
             if value
         },

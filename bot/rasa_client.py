@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -38,6 +39,29 @@ class RasaClient:
         if not isinstance(messages, list):
             raise RasaUnavailable(f"unexpected reply from Rasa: {messages!r}")
         return messages
+
+    async def set_paused(self, conversation_id: str, paused: bool) -> bool:
+        """Pause the conversation in Rasa's tracker while a person owns it (Rasa then predicts
+        nothing for it), resume it after. False, logged by the caller, if Rasa could not be told:
+        the gateway does not send a handed-off conversation's messages to Rasa either way."""
+        event = {"event": "pause" if paused else "resume"}
+        url = f"{self._rasa_url}/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        try:
+            response = await self._http.post(url, json=event, timeout=self._timeout)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def search(self, query: str, language: str, k: int = 5) -> list[dict[str, Any]]:
+        """The action server's knowledge-base search (for the agents' console)."""
+        try:
+            response = await self._http.get(
+                f"{self._actions_url}/search", params={"q": query, "language": language, "k": k}, timeout=self._timeout
+            )
+            response.raise_for_status()
+            return list(response.json()["results"])
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise RasaUnavailable(f"knowledge-base search failed: {exc!r}") from exc
 
     async def health(self) -> dict[str, dict[str, Any]]:
         return {

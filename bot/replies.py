@@ -12,6 +12,28 @@ REPLIES = {
         "en": "Thanks, your message has been passed to our support team. A person will reply here.",
         "zh": "收到，您的消息已转给客服团队，工作人员会在这里回复您。",
     },
+    "queue_position": {
+        "en": "You are number {position} in the queue.",
+        "zh": "您前面还有 {ahead} 位用户在等待，您是第 {position} 位。",
+    },
+    "agent_joined": {
+        "en": "{name} from our support team has joined the chat.",
+        "zh": "客服 {name} 已加入对话。",
+    },
+    "agent_handed_back": {
+        "en": "{name} has left the chat; you're back with the virtual assistant. Did {name} solve your problem?",
+        "zh": "客服 {name} 已离开对话，接下来由智能助手为您服务。{name} 解决您的问题了吗？",
+    },
+    "agent_closed": {
+        "en": "{name} has closed this chat. Did {name} solve your problem? You can ask me anything else here.",
+        "zh": "客服 {name} 已结束本次对话。{name} 解决您的问题了吗？如有其他问题可以继续问我。",
+    },
+    "person_helped": {"en": "👍 Yes", "zh": "👍 解决了"},
+    "person_did_not_help": {"en": "👎 No", "zh": "👎 没解决"},
+    "rated_person": {
+        "en": "Thank you for your feedback!",
+        "zh": "感谢您的反馈！",
+    },
     "no_words": {
         "en": "Could you tell me in words what you need help with?",
         "zh": "请用文字描述一下您需要什么帮助？",

@@ -43,6 +43,8 @@ class Settings:
     telegram_webhook_secret: str = ""  # required with a webhook URL; Telegram sends it in a header
     widget_origins: tuple[str, ...] = ("*",)  # pages allowed to open the widget's WebSocket
     api_token: str = ""  # bearer token for reading transcripts over the API; unset: nobody can
+    secret_key: str = ""  # signs staff session cookies; default: made once in build_dir/secret_key
+    secure_cookies: bool = False  # set behind HTTPS: the session cookie is then never sent over http
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -78,6 +80,8 @@ class Settings:
                     f"{_variable('telegram_webhook_secret')} must be set with a webhook URL: "
                     "1 to 256 characters of A-Z, a-z, 0-9, _ and -"
                 )
+        if self.secret_key and len(self.secret_key) < 32:
+            problems.append(f"{_variable('secret_key')} must be at least 32 characters")
         if self.api_token and len(self.api_token) < 16:
             problems.append(f"{_variable('api_token')} must be at least 16 characters")
         for origin in self.widget_origins:
@@ -111,6 +115,13 @@ def _origins(raw: str) -> tuple[str, ...]:
     return tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise ValueError(raw)
+    return value in ("1", "true", "yes")
+
+
 # Environment variable -> (field, parser)
 _VARIABLES = {
     "TOUCHPOINT_BUILD_DIR": ("build_dir", Path),
@@ -135,6 +146,8 @@ _VARIABLES = {
     "TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET": ("telegram_webhook_secret", str),
     "TOUCHPOINT_WIDGET_ORIGINS": ("widget_origins", _origins),
     "TOUCHPOINT_API_TOKEN": ("api_token", str),
+    "TOUCHPOINT_SECRET_KEY": ("secret_key", str),
+    "TOUCHPOINT_SECURE_COOKIES": ("secure_cookies", _boolean),
 }
 
 

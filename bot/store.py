@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, delete, select
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -55,6 +55,46 @@ class Handoff(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A member of staff: agent, curator, reviewer or admin (admin may do everything)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Claim(Base):
+    """An agent taking a handoff. One claim per handoff, enforced by the unique key, so two
+    agents (even on two app instances) can never own the same conversation."""
+
+    __tablename__ = "claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # returned | closed
+
+
+class Note(Base):
+    """An agent's internal note on a conversation: never shown to the user."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -168,3 +208,127 @@ class Store:
                 select(Feedback).where(Feedback.conversation_id == conversation_id).order_by(Feedback.id)
             )
             return list(result)
+
+    # --- staff -----------------------------------------------------------------------------
+
+    async def add_user(self, username: str, name: str, role: str, password_hash: str) -> User:
+        """Raises ValueError if the username is taken."""
+        user = User(username=username, name=name, role=role, password_hash=password_hash)
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(user)
+        except IntegrityError:
+            raise ValueError(f"there is already a user '{username}'") from None
+        return user
+
+    async def set_password(self, username: str, password_hash: str) -> bool:
+        async with self._sessions() as session, session.begin():
+            user = await session.scalar(select(User).where(User.username == username))
+            if user is None:
+                return False
+            user.password_hash = password_hash
+            return True
+
+    async def user_by_name(self, username: str) -> User | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(User).where(User.username == username))
+
+    async def user(self, user_id: int) -> User | None:
+        async with self._sessions() as session:
+            return await session.get(User, user_id)
+
+    async def users(self) -> list[User]:
+        async with self._sessions() as session:
+            return list(await session.scalars(select(User).order_by(User.username)))
+
+    # --- the handoff desk --------------------------------------------------------------------
+
+    async def open_handoff(self, conversation_id: str) -> tuple[Handoff, Claim | None] | None:
+        """The conversation's handoff in progress and its claim, if it is handed off."""
+        async with self._sessions() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None or conversation.status != "handoff":
+                return None
+            handoff = await session.scalar(
+                select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()).limit(1)
+            )
+            if handoff is None:
+                return None
+            claim = await session.scalar(select(Claim).where(Claim.handoff_id == handoff.id))
+            return handoff, claim
+
+    async def queue(self) -> list[tuple[Conversation, Handoff, Claim | None, User | None]]:
+        """Handed-off conversations, oldest handoff first, with their claim and agent if any."""
+        latest = (
+            select(Handoff.conversation_id, func.max(Handoff.id).label("handoff_id"))
+            .group_by(Handoff.conversation_id)
+            .subquery()
+        )
+        query = (
+            select(Conversation, Handoff, Claim, User)
+            .join(latest, latest.c.conversation_id == Conversation.id)
+            .join(Handoff, Handoff.id == latest.c.handoff_id)
+            .outerjoin(Claim, Claim.handoff_id == Handoff.id)
+            .outerjoin(User, User.id == Claim.agent_id)
+            .where(Conversation.status == "handoff")
+            .order_by(Handoff.created_at, Handoff.id)
+        )
+        async with self._sessions() as session:
+            return [tuple(row) for row in await session.execute(query)]
+
+    async def claim(self, handoff_id: int, agent_id: int) -> bool:
+        """Take a handoff; False if another agent has it (or had it) already."""
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(Claim(handoff_id=handoff_id, agent_id=agent_id))
+        except IntegrityError:
+            return False
+        return True
+
+    async def end_handoff(self, conversation_id: str, agent_id: int, outcome: str) -> bool:
+        """The owning agent hands the conversation back to the bot or closes it; False if they
+        do not own it (any more)."""
+        async with self._sessions() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None or conversation.status != "handoff":
+                return False
+            claim = await session.scalar(
+                select(Claim)
+                .join(Handoff, Handoff.id == Claim.handoff_id)
+                .where(Handoff.conversation_id == conversation_id, Claim.ended_at.is_(None))
+                .order_by(Claim.id.desc())
+                .limit(1)
+            )
+            if claim is None or claim.agent_id != agent_id:
+                return False
+            claim.ended_at = utcnow()
+            claim.outcome = outcome
+            conversation.status = "bot"
+            conversation.handoff_reason = None
+            return True
+
+    async def last_ended_handoff(self, conversation_id: str) -> int | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Handoff.id)
+                .join(Claim, Claim.handoff_id == Handoff.id)
+                .where(Handoff.conversation_id == conversation_id, Claim.ended_at.is_not(None))
+                .order_by(Handoff.id.desc())
+                .limit(1)
+            )
+
+    async def add_note(self, conversation_id: str, author_id: int, text: str) -> Note:
+        note = Note(conversation_id=conversation_id, author_id=author_id, text=text)
+        async with self._sessions() as session, session.begin():
+            session.add(note)
+        return note
+
+    async def notes(self, conversation_id: str) -> list[tuple[Note, User]]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Note, User)
+                .join(User, User.id == Note.author_id)
+                .where(Note.conversation_id == conversation_id)
+                .order_by(Note.id)
+            )
+            return [tuple(row) for row in rows]

@@ -32,3 +32,14 @@ def postgres_database():
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     yield f"{base}/{name}"
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_url(request) -> str:
+    """For a fixture parametrised ["sqlite", "postgres"]: "" (the default SQLite file) or a
+    throwaway PostgreSQL database, dropped when the test ends."""
+    if request.param == "sqlite":
+        return ""
+    databases = postgres_database()
+    url = next(databases)
+    request.addfinalizer(lambda: next(databases, None))
+    return url

@@ -16,6 +16,7 @@ class FakeRasa:
         self.replies: list = []  # consumed first, one per message
         self.respond = respond  # then this, given what Rasa was sent
         self.sent: list[dict] = []
+        self.events: list[tuple[str, dict]] = []  # tracker events posted: (conversation id, event)
         self.down = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -26,6 +27,9 @@ class FakeRasa:
             self.sent.append(sent)
             reply = self.replies.pop(0) if self.replies or not self.respond else self.respond(sent)
             return reply if isinstance(reply, httpx.Response) else httpx.Response(200, json=reply)
+        if request.url.path.endswith("/tracker/events"):
+            conversation_id = request.url.path.split("/")[2]
+            self.events.append((conversation_id, json.loads(request.content)))
         return httpx.Response(200, json={"status": "ok"})
 
 

@@ -38,6 +38,8 @@ from bot.gateway import (  # noqa: E402
     GREET,
     HELPFUL,
     NOT_HELPFUL,
+    PERSON_DID_NOT_HELP,
+    PERSON_HELPED,
     REQUEST_HUMAN,
     BotMessage,
     BotReply,
@@ -58,7 +60,7 @@ SEND_ATTEMPTS = 5
 TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
-SIMPLE_PAYLOADS = (HELPFUL, NOT_HELPFUL, REQUEST_HUMAN)
+SIMPLE_PAYLOADS = (HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, PERSON_HELPED, PERSON_DID_NOT_HELP)
 
 LABELS = {
     "helpful": {"en": "👍 Helpful", "zh": "👍 有帮助"},

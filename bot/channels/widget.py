@@ -14,6 +14,7 @@ and receives:
     {"type": "typing"}
     {"type": "reply", "id", "messages": [...], "handoff", "language"}
     {"type": "error", "id", "message"}
+    {"type": "push", "messages": [...]}  (an agent's message or a notice, as it happens)
 Messages are handled one at a time, in the order they arrive; each client id is handled once. A
 message resent after a reconnect gets the reply the first sending got (waiting for it if it is
 still being worked on), so no answer is lost with the connection it was meant for.
@@ -21,6 +22,7 @@ still being worked on), so no answer is lost with the connection it was meant fo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -35,7 +37,19 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.gateway import GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, BotReply, InvalidMessage, checked_text, typed_text
+from bot.gateway import (
+    GREET,
+    HELPFUL,
+    NOT_HELPFUL,
+    PERSON_DID_NOT_HELP,
+    PERSON_HELPED,
+    REQUEST_HUMAN,
+    BotReply,
+    InvalidMessage,
+    checked_text,
+    typed_text,
+)
+from bot.hub import conversation_topic
 from knowledge_base.articles import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -45,7 +59,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHOICE_PATTERN = re.compile(r'/choose_article\{"article_id":"[a-z0-9-]{1,120}"\}')
-BUTTON_PAYLOADS = (GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN)
+BUTTON_PAYLOADS = (GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, PERSON_HELPED, PERSON_DID_NOT_HELP)
 MAX_LABEL = 200
 
 
@@ -79,6 +93,8 @@ class WidgetSession:
         self.app = websocket.app
         self.session: str | None = None
         self.language = "en"
+        self._send_lock = asyncio.Lock()  # replies and pushes share the socket
+        self._pushes: asyncio.Task | None = None
 
     @property
     def conversation_id(self) -> str:
@@ -88,6 +104,23 @@ class WidgetSession:
 
     async def run(self) -> None:
         await self.websocket.accept()
+        try:
+            await self._receive()
+        finally:
+            if self._pushes:
+                self._pushes.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await self._pushes
+
+    async def _forward_pushes(self, conversation_id: str) -> None:
+        """What the desk says to this conversation (an agent's reply, a notice) as it happens."""
+        with self.app.state.gateway.hub.subscribe(conversation_topic(conversation_id)) as events:
+            while True:
+                event = await events.get()
+                if event.get("type") == "push":
+                    await self.send({"type": "push", "messages": event["messages"]})
+
+    async def _receive(self) -> None:
         while True:
             frame = await self.websocket.receive()
             if frame["type"] == "websocket.disconnect":
@@ -108,7 +141,8 @@ class WidgetSession:
                 await self.send({"type": "error", "id": client_id, "message": str(exc)})
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.websocket.send_text(json.dumps(frame, ensure_ascii=False))
+        async with self._send_lock:
+            await self.websocket.send_text(json.dumps(frame, ensure_ascii=False))
 
     async def dispatch(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
@@ -140,6 +174,8 @@ class WidgetSession:
         if not isinstance(session, str) or not SESSION_PATTERN.fullmatch(session):
             session = secrets.token_urlsafe(24)
         self.session = session
+        if self._pushes is None:
+            self._pushes = asyncio.create_task(self._forward_pushes(self.conversation_id))
         store = self.app.state.store
         conversation = await store.get_conversation(self.conversation_id)
         requested = data.get("language")

@@ -100,6 +100,7 @@
     ".user .note{display:block;font-size:11px;opacity:.9}",
     ".bot{align-self:flex-start;background:#fff;border:1px solid #d8dee4;border-bottom-left-radius:4px}",
     ".bot .title{display:block;font-weight:600;margin-bottom:4px}",
+    ".bot.agent{background:#ecfdf3;border-color:#abefc6}.bot .who{display:block;font-size:12px;color:#067647;font-weight:600}",
     ".bot ul{margin:4px 0;padding-left:20px;white-space:normal}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px;white-space:normal}",
     ".chips button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:16px;padding:4px 10px;cursor:pointer;font-size:13px}",
@@ -205,7 +206,8 @@
   }
 
   function botBubble(message, latest) {
-    var node = el("div", { class: "msg bot" });
+    var node = el("div", { class: "msg bot" + (message.role === "agent" ? " agent" : "") });
+    if (message.role === "agent") node.appendChild(el("span", { class: "who" }, message.agent || ""));
     if (message.title) node.appendChild(el("span", { class: "title" }, message.title));
     node.appendChild(articleBody(message.text || ""));
     var chips = (message.choices || []).filter(function (c) { return c && c.title && c.payload; });
@@ -237,7 +239,9 @@
     var handedOff = false;
     shown.forEach(function (m, i) {
       if (m.role === "user") userBubble(m.display || m.text, false, m.client_id);
-      else {
+      else if (m.role === "system" && !(m.choices && m.choices.length)) {
+        log.appendChild(el("div", { class: "notice", role: "status" }, m.text)); // an agent joined or left
+      } else {
         botBubble(m, i === lastBot && i === shown.length - 1 && state.outbox.length === 0);
         if (m.handoff && !handedOff) { log.appendChild(el("div", { class: "notice", role: "status" }, t("handoff"))); handedOff = true; }
       }
@@ -362,6 +366,9 @@
       render();
       if (!state.history.length && !state.outbox.length && state.open) start();
       flush();
+    } else if (frame.type === "push") {
+      (frame.messages || []).forEach(function (m) { state.history.push(m); });
+      render();
     } else if (frame.type === "typing") {
       state.waiting = true;
       showTyping();

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from bot.app import create_app
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
-from tests.databases import postgres_database
+from tests.databases import database_url
 from tests.fake_rasa import FakeRasa
 from tests.staff import API_TOKEN, AUTHORIZATION
 
@@ -39,14 +39,9 @@ def rasa():
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request, tmp_path):
     """Every API test runs on SQLite and on PostgreSQL."""
-    url = ""
-    if request.param == "postgres":
-        databases = postgres_database()
-        url = next(databases)
-        request.addfinalizer(lambda: next(databases, None))
     return Settings(
         build_dir=tmp_path,
-        database_url=url,
+        database_url=database_url(request),
         rasa_url="http://rasa.test",
         actions_url="http://actions.test",
         api_token=API_TOKEN,
@@ -97,16 +92,17 @@ def test_handoff_marks_the_conversation_and_later_messages_wait_for_a_person(cli
     first = send(client, "转人工").json()
     assert first["handoff"] == {"reason": "user_request"}
     assert rasa.sent[0]["metadata"]["language"] == "zh"
+    assert first["messages"][-1]["text"] == "您前面还有 0 位用户在等待，您是第 1 位。"
 
     second = send(client, "还在吗？").json()
     assert len(rasa.sent) == 1, "a handed-off conversation must not go to the bot"
     assert second["handoff"] == {"reason": "user_request"}
-    assert "客服团队" in second["messages"][0]["text"]
+    assert "客服团队" in second["messages"][0]["text"] and "您是第 1 位" in second["messages"][0]["text"]
 
     stored = client.get("/api/conversations/c1").json()
     assert stored["status"] == "handoff"
     assert stored["handoff"] == {"reason": "user_request"}
-    assert [m["role"] for m in stored["messages"]] == ["user", "bot", "user", "bot"]
+    assert [m["role"] for m in stored["messages"]] == ["user", "bot", "bot", "user", "bot"]
 
 
 def test_rasa_down_gives_a_polite_reply_in_the_users_language_and_hands_off(client, rasa):

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from bot.app import create_app
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
-from tests.databases import postgres_database
+from tests import databases
 from tests.fake_rasa import FakeRasa, transport_client
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.staff import API_TOKEN, AUTHORIZATION
@@ -89,12 +89,7 @@ def start_app(settings: Settings, rasa: FakeRasa) -> TestClient:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request):
-    if request.param == "sqlite":
-        return ""
-    databases = postgres_database()
-    url = next(databases)
-    request.addfinalizer(lambda: next(databases, None))
-    return url
+    return databases.database_url(request)
 
 
 @pytest.fixture
@@ -226,14 +221,18 @@ def test_server_errors_are_retried_without_duplicating(polling, telegram, rasa):
 
 def test_human_command_hands_off_and_later_messages_wait_for_a_person(polling, telegram, rasa):
     telegram.push(telegram.text_update(CHAT, "/human"))
-    [handoff] = telegram.wait_for_messages(CHAT, 1)
+    handoff, position = telegram.wait_for_messages(CHAT, 2)
     assert rasa.sent[0]["message"] == "/request_human"
     assert handoff["shown"] == "Connecting you with a person."
+    assert position["shown"] == "You are number 1 in the queue."
     assert conversation(polling)["status"] == "handoff"
 
     telegram.push(telegram.text_update(CHAT, "hello? anyone there"))
-    waiting = telegram.wait_for_messages(CHAT, 2)[1]
-    assert waiting["shown"] == "Thanks, your message has been passed to our support team. A person will reply here."
+    waiting = telegram.wait_for_messages(CHAT, 3)[2]
+    assert waiting["shown"] == (
+        "Thanks, your message has been passed to our support team. A person will reply here. "
+        "You are number 1 in the queue."
+    )
     assert len(rasa.sent) == 1  # the bot is out of the conversation
 
 

@@ -46,7 +46,9 @@ def test_action_server_down_hands_off_with_service_error(stack, chat):
         reply = chat.say("how do I replace a lost SIM card")
         assert reply["handoff"] == {"reason": "service_error"}
         assert reply["messages"][0]["text"].startswith("Sorry")
-        assert [m["role"] for m in chat.stored()["messages"]] == ["user", "bot"]
+        stored = chat.stored()["messages"]
+        assert [m["role"] for m in stored] == ["user", "bot", "bot"]
+        assert stored[2]["text"].startswith("You are number")  # the queue position follows the handoff
     finally:
         stack.actions.start()
         stack.actions.wait_ready()

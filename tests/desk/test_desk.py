@@ -1,0 +1,278 @@
+"""Staff sign-in and the handoff desk, in the real app over SQLite and PostgreSQL (Rasa replaced
+at the transport): access checks, the queue, claims, replies, notes, hand-back and rating."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot.app import create_app
+from bot.auth import hash_password
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+from bot.store import Store
+from tests.channels.test_telegram import bot_reply
+from tests.databases import database_url
+from tests.fake_rasa import FakeRasa, transport_client
+from tests.staff import API_TOKEN
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request, tmp_path):
+    return Settings(
+        build_dir=tmp_path, database_url=database_url(request), rasa_url="http://rasa.test", actions_url="http://actions.test",
+        api_token=API_TOKEN,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def rasa():
+    return FakeRasa(respond=bot_reply)
+
+
+@pytest.fixture
+def app(settings, rasa):
+    async def add_staff():
+        store = Store.from_url(settings.database_url)
+        await store.create_schema()
+        for username, role in (("alice", "agent"), ("bob", "agent"), ("carol", "curator"), ("root", "admin")):
+            await store.add_user(username, username.title(), role, hash_password(PASSWORD))
+        await store.close()
+
+    asyncio.run(add_staff())
+    return create_app(
+        settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
+    )
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf, "next": "/console"},
+        follow_redirects=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def user(app):
+    with TestClient(app) as client:
+        yield client
+
+
+class Agent:
+    """A signed-in member of staff sharing the app's one TestClient (one event loop, as in
+    production) but with their own session cookie and CSRF token."""
+
+    def __init__(self, client: TestClient, username: str):
+        self.client = client
+        assert sign_in(client, username).status_code == 303
+        self.cookie = f"touchpoint_staff={client.cookies['touchpoint_staff']}"
+        client.cookies.clear()
+        self.csrf = ""
+        self.csrf = self.get("/api/staff/me").json()["csrf_token"]
+
+    def request(self, method: str, path: str, headers: dict | None = None, **kwargs):
+        headers = {"Cookie": self.cookie, "X-CSRF-Token": self.csrf, **(headers or {})}
+        return self.client.request(method, path, headers=headers, follow_redirects=False, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+
+def agent_client(user: TestClient, username: str = "alice") -> Agent:
+    return Agent(user, username)
+
+
+@pytest.fixture
+def alice(user):
+    return Agent(user, "alice")
+
+
+def handed_off(user: TestClient, conversation_id: str = "c1") -> None:
+    user.post("/api/messages", json={"conversation_id": conversation_id, "text": "How do I turn on roaming?"})
+    reply = user.post("/api/messages", json={"conversation_id": conversation_id, "text": "I want a person"}).json()
+    assert reply["handoff"] == {"reason": "user_request"}
+
+
+# --- access ------------------------------------------------------------------------------------
+
+
+def test_sign_in_sets_a_signed_httponly_strict_cookie(app, user):
+    response = sign_in(user, "alice")
+    assert response.status_code == 303 and response.headers["location"] == "/console"
+    cookie = response.headers["set-cookie"]
+    assert (
+        cookie.startswith("touchpoint_staff=") and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    )
+
+
+@pytest.mark.parametrize(("username", "password"), [("alice", "wrong password!"), ("nobody", PASSWORD)])
+def test_wrong_name_or_password_is_refused(app, user, username, password):
+    response = sign_in(user, username, password)
+    assert response.status_code == 401 and "Wrong username or password" in response.text
+    assert user.get("/api/desk/queue").status_code == 401
+
+
+def test_sign_in_without_the_csrf_token_is_refused(app, user):
+    response = user.post("/login", data={"username": "alice", "password": PASSWORD}, follow_redirects=False)
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
+
+
+def test_pages_and_apis_refuse_anyone_not_signed_in(user):
+    assert user.get("/console", follow_redirects=False).headers["location"] == "/login?next=/console"
+    for method, path in [
+        ("GET", "/api/desk/queue"),
+        ("GET", "/api/desk/conversations/c1"),
+        ("POST", "/api/desk/conversations/c1/claim"),
+        ("POST", "/api/desk/conversations/c1/messages"),
+        ("POST", "/api/desk/conversations/c1/handback"),
+        ("GET", "/api/desk/search?q=roaming"),
+    ]:
+        response = user.request(method, path)
+        assert response.status_code == 401, (method, path)
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_the_wrong_role_is_refused(app, user):
+    carol = agent_client(user, "carol")  # a curator
+    assert carol.get("/api/desk/queue").status_code == 403
+    assert carol.get("/console").status_code == 403
+    assert carol.get("/api/conversations/c1").status_code == 401  # transcripts: agents and reviewers
+    root = agent_client(user, "root")  # admin may do everything
+    assert root.get("/api/desk/queue").status_code == 200
+
+
+def test_state_changes_need_the_csrf_token(app, user, alice):
+    handed_off(user)
+    response = alice.post("/api/desk/conversations/c1/claim", headers={"X-CSRF-Token": "forged"})
+    assert response.status_code == 403
+    assert alice.get("/api/desk/queue").json()["queue"][0]["claimed_by"] is None
+
+
+def test_sign_out_ends_the_session(app, user, alice):
+    response = alice.post("/logout", data={"csrf_token": alice.csrf})
+    assert response.status_code == 303
+    alice.cookie = f"touchpoint_staff={response.cookies.get('touchpoint_staff', '')}"
+    assert alice.get("/api/desk/queue").status_code == 401
+
+
+# --- the desk ----------------------------------------------------------------------------------
+
+
+def test_a_handoff_waits_in_the_queue_with_what_the_bot_tried(user, alice, rasa):
+    handed_off(user)
+    [item] = alice.get("/api/desk/queue").json()["queue"]
+    assert item["conversation_id"] == "c1" and item["channel"] == "api" and item["reason"] == "user_request"
+    assert item["attempts"] == [
+        {"article_id": "roaming-activate", "title": "Turn on international roaming", "score": 0.8}
+    ]
+    assert item["claimed_by"] is None and item["last_message"] == "I want a person"
+    assert ("c1", {"event": "pause"}) in rasa.events  # Rasa holds the conversation while a person has it
+
+    waiting = user.post("/api/messages", json={"conversation_id": "c1", "text": "hello?"}).json()
+    assert "You are number 1 in the queue." in waiting["messages"][0]["text"]
+    assert len(rasa.sent) == 2  # the waiting message did not go to the bot
+
+
+def test_claim_reply_hand_back_and_rating(user, alice, rasa):
+    handed_off(user)
+    assert alice.post("/api/desk/conversations/c1/claim").json() == {"ok": True}
+    assert (
+        alice.post(
+            "/api/desk/conversations/c1/messages", json={"text": "Hi, I'm Alice. Where are you travelling?"}
+        ).status_code
+        == 200
+    )
+    during = user.post("/api/messages", json={"conversation_id": "c1", "text": "Japan, next week"}).json()
+    assert during["messages"] == [] and during["handoff"] == {"reason": "user_request"}  # the agent answers
+    alice.post("/api/desk/conversations/c1/notes", json={"text": "Travelling to Japan; roaming not on"})
+
+    detail = alice.get("/api/desk/conversations/c1").json()
+    assert detail["owner"]["name"] == "Alice"
+    assert [(m["role"], m["text"]) for m in detail["messages"][-3:]] == [
+        ("system", "Alice from our support team has joined the chat."),
+        ("agent", "Hi, I'm Alice. Where are you travelling?"),
+        ("user", "Japan, next week"),
+    ]
+    assert detail["notes"][0]["text"] == "Travelling to Japan; roaming not on"
+    assert len(rasa.sent) == 2
+
+    assert alice.post("/api/desk/conversations/c1/handback").json() == {"ok": True}
+    assert ("c1", {"event": "resume"}) in rasa.events
+    stored = alice.get("/api/conversations/c1").json()
+    assert stored["status"] == "bot"
+    assert stored["messages"][-1]["text"].startswith("Alice has left the chat")
+    assert [c["payload"] for c in stored["messages"][-1]["choices"]] == ["/person_helped", "/person_did_not_help"]
+    assert alice.get("/api/desk/queue").json()["queue"] == []
+
+    thanks = user.post("/api/messages", json={"conversation_id": "c1", "text": "/person_helped"}).json()
+    assert thanks["messages"][0]["text"] == "Thank you for your feedback!"
+    assert alice.get("/api/conversations/c1").json()["feedback"][-1]["helpful"] is True
+    after = user.post("/api/messages", json={"conversation_id": "c1", "text": "How do I turn on roaming?"}).json()
+    assert after["messages"][0]["title"] == "Turn on international roaming"  # the bot is back
+
+
+def test_only_the_owner_can_write_hand_back_or_close(app, user, alice):
+    handed_off(user)
+    bob = agent_client(user, "bob")
+    assert bob.post("/api/desk/conversations/c1/messages", json={"text": "hi"}).status_code == 403  # not claimed
+    alice.post("/api/desk/conversations/c1/claim")
+    assert bob.post("/api/desk/conversations/c1/claim").status_code == 409
+    assert bob.post("/api/desk/conversations/c1/messages", json={"text": "hi"}).status_code == 403
+    assert bob.post("/api/desk/conversations/c1/close").status_code == 403
+    assert alice.post("/api/desk/conversations/c1/close").status_code == 200
+
+
+def test_two_simultaneous_claims_give_exactly_one_owner(settings, app, user):
+    handed_off(user)
+
+    async def race():
+        store = Store.from_url(settings.database_url)
+        [(_, handoff, _, _)] = await store.queue()
+        alice, bob = await store.user_by_name("alice"), await store.user_by_name("bob")
+        results = await asyncio.gather(*(store.claim(handoff.id, agent.id) for agent in (alice, bob, alice, bob)))
+        await store.close()
+        return results
+
+    results = asyncio.run(race())
+    assert sorted(results) == [False, False, False, True]
+
+
+def test_agent_text_is_checked_like_user_text(user, alice):
+    handed_off(user)
+    alice.post("/api/desk/conversations/c1/claim")
+    for text, message in [("   ", "the message is empty"), ("x" * 5000, "longer than 4096")]:
+        response = alice.post("/api/desk/conversations/c1/messages", json={"text": text})
+        assert response.status_code == 400 and message in response.json()["error"]["message"]
+
+
+def test_the_widget_user_gets_the_agents_reply_pushed(app, user, alice):
+    with user.websocket_connect("/widget/ws") as ws:
+        ws.send_json({"type": "hello", "session": None, "language": "en"})
+        session = ws.receive_json()
+        ws.send_json({"type": "message", "id": "m1", "text": "I want a person"})
+        assert ws.receive_json()["type"] == "typing"
+        assert ws.receive_json()["handoff"] == {"reason": "user_request"}
+        [item] = alice.get("/api/desk/queue").json()["queue"]
+        assert item["channel"] == "web"
+        path = f"/api/desk/conversations/{item['conversation_id']}"
+        alice.post(path + "/claim")
+        joined = ws.receive_json()
+        assert (
+            joined["type"] == "push"
+            and joined["messages"][0]["text"] == "Alice from our support team has joined the chat."
+        )
+        alice.post(path + "/messages", json={"text": "Hello from Alice <b>!</b>"})
+        pushed = ws.receive_json()["messages"][0]
+        assert (pushed["role"], pushed["agent"], pushed["text"]) == ("agent", "Alice", "Hello from Alice <b>!</b>")
+    assert session["session"]
