@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -57,6 +58,9 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         app.state.gateway = Gateway(store, client)
         app.state.desk = desk.Desk(app)
         app.state.telegram = None
+        watch = None
+        if settings.queue_timeout:
+            watch = asyncio.create_task(desk.watch_the_queue(app.state.desk, settings.queue_timeout))
         try:
             if settings.telegram_token:
                 from bot.channels.telegram import TelegramChannel
@@ -65,6 +69,8 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
                 await app.state.telegram.start()
             yield
         finally:
+            if watch:
+                watch.cancel()
             if app.state.telegram:
                 await app.state.telegram.stop()
             await client.close()

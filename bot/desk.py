@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.auth import Staff, csrf_token, current_staff, requires, templates
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from bot.gateway import MAX_TEXT, BotMessage, BotReply, checked_text, message_json, rating_choices
+from bot.gateway import MAX_TEXT, BotMessage, BotReply, checked_text, message_json, rating_choices, waiting_choices
 from bot.hub import DESK, conversation_topic
 from bot.rasa_client import RasaUnavailable
 from bot.replies import reply
@@ -31,11 +31,27 @@ from bot.store import Message
 logger = logging.getLogger(__name__)
 
 AGENT_ROLES = ("agent",)
+CHECK_IN_EVERY = 30  # seconds
 RECENT_ATTEMPTS = 3
 
 
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _iso(moment: datetime) -> str:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return _aware(moment).isoformat()
+
+
+async def watch_the_queue(desk: Desk, timeout: float) -> None:
+    """Run by the app: offers choices to users who have waited too long."""
+    while True:
+        await asyncio.sleep(min(30.0, timeout / 3))
+        try:
+            await desk.offer_choices_to_the_waiting(timeout)
+        except Exception:  # a database hiccup must not stop the watch
+            logger.exception("Checking the queue for long waits failed")
 
 
 class Desk:
@@ -53,7 +69,7 @@ class Desk:
     async def queue(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
         items = []
-        for conversation, handoff, claim, agent in await self.store.queue():
+        for conversation, handoff, claim, agent, ticket in await self.store.queue():
             messages = await self.store.messages(conversation.id)
             attempts = [
                 {"article_id": m.article_id, "title": (m.data or {}).get("title"), "score": m.score}
@@ -61,7 +77,7 @@ class Desk:
                 if m.role == "bot" and m.article_id
             ][-RECENT_ATTEMPTS:]
             last_user = next((m.text for m in reversed(messages) if m.role == "user"), "")
-            started = handoff.created_at if handoff.created_at.tzinfo else handoff.created_at.replace(tzinfo=UTC)
+            started = _aware(handoff.created_at)
             items.append(
                 {
                     "conversation_id": conversation.id,
@@ -73,6 +89,7 @@ class Desk:
                     "claimed_by": agent.name if agent and claim and claim.ended_at is None else None,
                     "claimed_by_id": agent.id if agent and claim and claim.ended_at is None else None,
                     "attempts": attempts,
+                    "ticket": ticket is not None,
                     "last_message": last_user[:200],
                 }
             )
@@ -143,6 +160,31 @@ class Desk:
         )
         await self._tell_user(conversation_id, [message])
         self.hub.publish(DESK, {"type": "queue"})
+
+    async def offer_choices_to_the_waiting(self, timeout: float) -> int:
+        """Users nobody has taken for `timeout` seconds (since the handoff or the last offer) are
+        offered to keep waiting, go back to the bot, or leave a message. Returns how many."""
+        now = datetime.now(UTC)
+        offered = 0
+        for conversation, handoff, claim, _, ticket in await self.store.queue():
+            if claim is not None or ticket is not None:
+                continue
+            since = _aware(handoff.created_at)
+            for message in await self.store.messages(conversation.id):
+                if (message.data or {}).get("kind") == "queue_timeout":
+                    since = max(since, _aware(message.created_at))
+            if (now - since).total_seconds() < timeout:
+                continue
+            language = conversation.language
+            notice = Message(
+                role="system",
+                channel=conversation.channel,
+                text=reply("queue_timeout", language),
+                data={"kind": "queue_timeout", "choices": waiting_choices(language)},
+            )
+            await self._tell_user(conversation.id, [notice])
+            offered += 1
+        return offered
 
     async def _require_owner(self, conversation_id: str, staff: Staff) -> None:
         state = await self.store.open_handoff(conversation_id)
@@ -263,16 +305,27 @@ async def desk_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     with websocket.app.state.gateway.hub.subscribe(DESK) as events:
-        sender = asyncio.create_task(_forward(websocket, events))
+        tasks = [
+            asyncio.create_task(_forward(websocket, events)),
+            asyncio.create_task(_check_in(websocket.app.state.store, staff.id)),
+        ]
         try:
             while True:
                 await websocket.receive_text()  # the console only listens; this notices the close
         except WebSocketDisconnect:
             pass
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await sender
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
+
+
+async def _check_in(store, user_id: int) -> None:
+    """While the console is open its agent counts as online (see AGENT_ONLINE_WITHIN)."""
+    while True:
+        await store.touch_user(user_id)
+        await asyncio.sleep(CHECK_IN_EVERY)
 
 
 async def _forward(websocket: WebSocket, events: asyncio.Queue) -> None:

@@ -14,6 +14,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.hub import DESK, Hub, conversation_topic
@@ -94,6 +95,8 @@ def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
     return result
 
 
+# An agent whose console checked in this recently is online (the console checks in every 30 s).
+AGENT_ONLINE_WITHIN = timedelta(seconds=90)
 MAX_TEXT = 4096  # Telegram's own limit, so no Telegram message is refused
 # Payloads of the buttons every channel shows; Rasa reads a leading '/' as an intent.
 GREET = "/greet"
@@ -103,6 +106,10 @@ REQUEST_HUMAN = "/request_human"
 # After a person hands the conversation back: did they help? (answered by the gateway, not Rasa)
 PERSON_HELPED = "/person_helped"
 PERSON_DID_NOT_HELP = "/person_did_not_help"
+# Offered to a user who has waited QUEUE_TIMEOUT without an agent (answered by the gateway).
+KEEP_WAITING = "/keep_waiting"
+BACK_TO_BOT = "/back_to_bot"
+LEAVE_MESSAGE = "/leave_message"
 
 
 class InvalidMessage(ValueError):
@@ -168,6 +175,14 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
+def waiting_choices(language: str) -> list[dict[str, str]]:
+    return [
+        {"title": reply("keep_waiting", language), "payload": KEEP_WAITING},
+        {"title": reply("back_to_bot", language), "payload": BACK_TO_BOT},
+        {"title": reply("leave_message", language), "payload": LEAVE_MESSAGE},
+    ]
+
+
 def rating_choices(language: str) -> list[dict[str, str]]:
     return [
         {"title": reply("person_helped", language), "payload": PERSON_HELPED},
@@ -228,7 +243,7 @@ class Gateway:
         await self._store.add_messages(conversation_id, [Message(role="user", channel=channel, text=text, data=data)])
 
         if conversation.status == "handoff":
-            return await self._to_the_team(conversation_id, channel, language, conversation.handoff_reason)
+            return await self._to_the_team(conversation_id, channel, language, conversation.handoff_reason, text)
         if text in (PERSON_HELPED, PERSON_DID_NOT_HELP):
             return await self._rate_person(conversation_id, channel, language, text == PERSON_HELPED)
         if not has_words(text):
@@ -259,36 +274,56 @@ class Gateway:
             await self._store.hand_off(conversation_id, result.handoff["reason"])
             if not await self._rasa.set_paused(conversation_id, True):
                 logger.warning("Could not pause %s in Rasa (its messages stay with the team anyway)", conversation_id)
-            position = await self.queue_position(conversation_id)
-            if position:
-                notice = BotReply(
-                    [BotMessage(reply("queue_position", language).format(position=position, ahead=position - 1))]
-                )
-                notice.handoff = result.handoff
-                await self._store_bot_messages(conversation_id, channel, notice)
-                result.messages.extend(notice.messages)
+            if await self._store.agents_online(AGENT_ONLINE_WITHIN):
+                text = self._position_text(await self.queue_position(conversation_id) or 1, language)
+            else:  # nobody can answer now: a ticket, answered in this chat when someone is back
+                await self._store.open_ticket(conversation_id)
+                text = reply("nobody_online", language)
+            notice = BotReply([BotMessage(text)], handoff=result.handoff)
+            await self._store_bot_messages(conversation_id, channel, notice)
+            result.messages.extend(notice.messages)
             self.hub.publish(DESK, {"type": "queue"})
         return result
 
+    @staticmethod
+    def _position_text(position: int, language: str) -> str:
+        return reply("queue_position", language).format(position=position, ahead=position - 1)
+
     async def queue_position(self, conversation_id: str) -> int | None:
         """1 for the longest-waiting unclaimed handoff; None if the conversation is not waiting."""
-        waiting = [conversation.id for conversation, _, claim, _ in await self._store.queue() if claim is None]
+        waiting = [conversation.id for conversation, _, claim, _, _ in await self._store.queue() if claim is None]
         return waiting.index(conversation_id) + 1 if conversation_id in waiting else None
 
-    async def _to_the_team(self, conversation_id: str, channel: str, language: str, reason: str | None) -> BotReply:
+    async def _to_the_team(
+        self, conversation_id: str, channel: str, language: str, reason: str | None, user_text: str
+    ) -> BotReply:
         """A message while a person has (or is about to have) the conversation: it goes to the
-        desk, never to the bot. While nobody has claimed it, the user hears where they are."""
+        desk, never to the bot. While nobody has claimed it, the user hears where they are, and
+        the choices offered after a long wait are answered here."""
         self.hub.publish(DESK, {"type": "message", "conversation_id": conversation_id})
         self.hub.publish(conversation_topic(conversation_id), {"type": "message"})
         handoff = {"reason": reason or "user_request"}
-        position = await self.queue_position(conversation_id)
-        if position is None:  # an agent has it: they answer
+        entry = next((row for row in await self._store.queue() if row[0].id == conversation_id), None)
+        if entry is None or entry[2] is not None:  # an agent has it: they answer
             return BotReply([], handoff=handoff, language=language)
-        text = (
-            reply("waiting_for_agent", language)
-            + " "
-            + reply("queue_position", language).format(position=position, ahead=position - 1)
-        )
+        ticket = entry[4]
+        if user_text == BACK_TO_BOT:
+            await self._store.cancel_handoff(conversation_id)
+            if not await self._rasa.set_paused(conversation_id, False):
+                logger.warning("Could not resume %s in Rasa", conversation_id)
+            self.hub.publish(DESK, {"type": "queue"})
+            handoff, text = None, reply("back_with_bot", language)
+        elif user_text == LEAVE_MESSAGE:
+            await self._store.open_ticket(conversation_id)
+            self.hub.publish(DESK, {"type": "queue"})
+            text = reply("leave_your_message", language)
+        elif ticket is not None:
+            text = reply("ticket_noted", language)
+        elif user_text == KEEP_WAITING:
+            text = reply("still_waiting", language).format(position=await self.queue_position(conversation_id) or 1)
+        else:
+            position = await self.queue_position(conversation_id) or 1
+            text = reply("waiting_for_agent", language) + " " + self._position_text(position, language)
         result = BotReply([BotMessage(text)], handoff=handoff, language=language)
         await self._store_bot_messages(conversation_id, channel, result)
         return result

@@ -211,6 +211,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TOUCHPOINT_NOT_HELPFUL_LIMIT": str(settings.not_helpful_limit),
         "TOUCHPOINT_WIDGET_ORIGINS": ",".join(settings.widget_origins),
         "TOUCHPOINT_SECURE_COOKIES": "true" if settings.secure_cookies else "false",
+        "TOUCHPOINT_QUEUE_TIMEOUT": str(settings.queue_timeout),
         **{
             variable: value
             for variable, value in (

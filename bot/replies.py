@@ -16,6 +16,36 @@ REPLIES = {
         "en": "You are number {position} in the queue.",
         "zh": "您前面还有 {ahead} 位用户在等待，您是第 {position} 位。",
     },
+    "nobody_online": {
+        "en": "Nobody from our support team is online right now. Please leave your message here, "
+        "with an email address or phone number if you like, and we'll reply in this chat as soon as we can.",
+        "zh": "客服人员暂时都不在线。请在这里留言（如方便，可留下邮箱或电话），我们会尽快在此对话中回复您。",
+    },
+    "queue_timeout": {
+        "en": "Sorry for the wait: everyone on our team is busy. You can keep waiting, go back to the "
+        "virtual assistant, or leave a message and we'll reply here.",
+        "zh": "抱歉久等了，客服人员都在忙。您可以继续等待、返回智能助手，或者留言，我们会在这里回复您。",
+    },
+    "keep_waiting": {"en": "Keep waiting", "zh": "继续等待"},
+    "back_to_bot": {"en": "Back to the assistant", "zh": "返回智能助手"},
+    "leave_message": {"en": "Leave a message", "zh": "留言"},
+    "still_waiting": {
+        "en": "OK, you're still in the queue: number {position}.",
+        "zh": "好的，您仍在排队，您是第 {position} 位。",
+    },
+    "back_with_bot": {
+        "en": "You're back with the virtual assistant. What can I help you with?",
+        "zh": "已为您返回智能助手，请问有什么可以帮您？",
+    },
+    "leave_your_message": {
+        "en": "Please leave your message here, with an email address or phone number if you like, "
+        "and we'll reply in this chat as soon as we can.",
+        "zh": "请在这里留言（如方便，可留下邮箱或电话），我们会尽快在此对话中回复您。",
+    },
+    "ticket_noted": {
+        "en": "Thanks, we've noted that. Someone from our team will reply here as soon as we can.",
+        "zh": "收到，已为您记录。客服人员会尽快在这里回复您。",
+    },
     "agent_joined": {
         "en": "{name} from our support team has joined the chat.",
         "zh": "客服 {name} 已加入对话。",

@@ -44,6 +44,7 @@ class Settings:
     widget_origins: tuple[str, ...] = ("*",)  # pages allowed to open the widget's WebSocket
     api_token: str = ""  # bearer token for reading transcripts over the API; unset: nobody can
     secret_key: str = ""  # signs staff session cookies; default: made once in build_dir/secret_key
+    queue_timeout: float = 300.0  # seconds unclaimed before the user is offered other choices; 0: never
     secure_cookies: bool = False  # set behind HTTPS: the session cookie is then never sent over http
 
     def __post_init__(self) -> None:
@@ -63,6 +64,10 @@ class Settings:
         if not 0 < self.rasa_timeout < float("inf"):
             problems.append(
                 f"{_variable('rasa_timeout')} must be a positive number of seconds, not {self.rasa_timeout}"
+            )
+        if not (self.queue_timeout == 0 or 10 <= self.queue_timeout < float("inf")):
+            problems.append(
+                f"{_variable('queue_timeout')} must be 0 (never) or at least 10 seconds, not {self.queue_timeout}"
             )
         if self.max_choices < 0:
             problems.append(f"{_variable('max_choices')} must be 0 or more, not {self.max_choices}")
@@ -148,6 +153,7 @@ _VARIABLES = {
     "TOUCHPOINT_API_TOKEN": ("api_token", str),
     "TOUCHPOINT_SECRET_KEY": ("secret_key", str),
     "TOUCHPOINT_SECURE_COOKIES": ("secure_cookies", _boolean),
+    "TOUCHPOINT_QUEUE_TIMEOUT": ("queue_timeout", float),
 }
 
 

@@ -6,7 +6,7 @@ asks the bot and each bot message before it returns the reply, so nothing said i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, delete, func, select
@@ -69,6 +69,16 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # console open
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Ticket(Base):
+    """A handoff made while no agent was online: the user was asked to leave a message."""
+
+    __tablename__ = "tickets"
+
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -237,6 +247,30 @@ class Store:
         async with self._sessions() as session:
             return await session.get(User, user_id)
 
+    async def touch_user(self, user_id: int) -> None:
+        async with self._sessions() as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is not None:
+                user.last_seen = utcnow()
+
+    async def agents_online(self, within: timedelta) -> int:
+        """Agents (and admins) with the console open: seen within `within`."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(func.count(User.id)).where(
+                    User.active.is_(True), User.role.in_(("agent", "admin")), User.last_seen >= utcnow() - within
+                )
+            )
+
+    async def open_ticket(self, conversation_id: str) -> None:
+        """Mark the conversation's current handoff as a ticket (nobody was online)."""
+        async with self._sessions() as session, session.begin():
+            handoff_id = await session.scalar(
+                select(func.max(Handoff.id)).where(Handoff.conversation_id == conversation_id)
+            )
+            if handoff_id is not None and await session.get(Ticket, handoff_id) is None:
+                session.add(Ticket(handoff_id=handoff_id))
+
     async def users(self) -> list[User]:
         async with self._sessions() as session:
             return list(await session.scalars(select(User).order_by(User.username)))
@@ -257,19 +291,20 @@ class Store:
             claim = await session.scalar(select(Claim).where(Claim.handoff_id == handoff.id))
             return handoff, claim
 
-    async def queue(self) -> list[tuple[Conversation, Handoff, Claim | None, User | None]]:
-        """Handed-off conversations, oldest handoff first, with their claim and agent if any."""
+    async def queue(self) -> list[tuple[Conversation, Handoff, Claim | None, User | None, Ticket | None]]:
+        """Handed-off conversations, oldest handoff first, with their claim, agent and ticket."""
         latest = (
             select(Handoff.conversation_id, func.max(Handoff.id).label("handoff_id"))
             .group_by(Handoff.conversation_id)
             .subquery()
         )
         query = (
-            select(Conversation, Handoff, Claim, User)
+            select(Conversation, Handoff, Claim, User, Ticket)
             .join(latest, latest.c.conversation_id == Conversation.id)
             .join(Handoff, Handoff.id == latest.c.handoff_id)
             .outerjoin(Claim, Claim.handoff_id == Handoff.id)
             .outerjoin(User, User.id == Claim.agent_id)
+            .outerjoin(Ticket, Ticket.handoff_id == Handoff.id)
             .where(Conversation.status == "handoff")
             .order_by(Handoff.created_at, Handoff.id)
         )
@@ -316,6 +351,14 @@ class Store:
                 .order_by(Handoff.id.desc())
                 .limit(1)
             )
+
+    async def cancel_handoff(self, conversation_id: str) -> None:
+        """The user went back to the bot before anyone took the conversation."""
+        async with self._sessions() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is not None and conversation.status == "handoff":
+                conversation.status = "bot"
+                conversation.handoff_reason = None
 
     async def add_note(self, conversation_id: str, author_id: int, text: str) -> Note:
         note = Note(conversation_id=conversation_id, author_id=author_id, text=text)

@@ -35,8 +35,11 @@ from telegram.request import HTTPXRequest  # noqa: E402
 
 from bot.channels.formatting import split_text, to_telegram_html  # noqa: E402
 from bot.gateway import (  # noqa: E402
+    BACK_TO_BOT,
     GREET,
     HELPFUL,
+    KEEP_WAITING,
+    LEAVE_MESSAGE,
     NOT_HELPFUL,
     PERSON_DID_NOT_HELP,
     PERSON_HELPED,
@@ -60,7 +63,16 @@ SEND_ATTEMPTS = 5
 TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
-SIMPLE_PAYLOADS = (HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, PERSON_HELPED, PERSON_DID_NOT_HELP)
+SIMPLE_PAYLOADS = (
+    HELPFUL,
+    NOT_HELPFUL,
+    REQUEST_HUMAN,
+    PERSON_HELPED,
+    PERSON_DID_NOT_HELP,
+    KEEP_WAITING,
+    BACK_TO_BOT,
+    LEAVE_MESSAGE,
+)
 
 LABELS = {
     "helpful": {"en": "👍 Helpful", "zh": "👍 有帮助"},

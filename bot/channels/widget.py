@@ -38,8 +38,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.gateway import (
+    BACK_TO_BOT,
     GREET,
     HELPFUL,
+    KEEP_WAITING,
+    LEAVE_MESSAGE,
     NOT_HELPFUL,
     PERSON_DID_NOT_HELP,
     PERSON_HELPED,
@@ -59,7 +62,17 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHOICE_PATTERN = re.compile(r'/choose_article\{"article_id":"[a-z0-9-]{1,120}"\}')
-BUTTON_PAYLOADS = (GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, PERSON_HELPED, PERSON_DID_NOT_HELP)
+BUTTON_PAYLOADS = (
+    GREET,
+    HELPFUL,
+    NOT_HELPFUL,
+    REQUEST_HUMAN,
+    PERSON_HELPED,
+    PERSON_DID_NOT_HELP,
+    KEEP_WAITING,
+    BACK_TO_BOT,
+    LEAVE_MESSAGE,
+)
 MAX_LABEL = 200
 
 

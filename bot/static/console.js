@@ -65,6 +65,7 @@
       li.dataset.id = item.conversation_id;
       var meta = el("div", "meta");
       meta.append(el("span", "badge", item.channel), el("span", "badge", item.language), el("span", "badge", item.reason));
+      if (item.ticket) meta.append(el("span", "badge ticket", "ticket: left while nobody was online"));
       var wait = el("span", "wait", waited(item.wait_seconds));
       wait.dataset.seconds = item.wait_seconds;
       meta.append(wait);

@@ -224,15 +224,12 @@ def test_human_command_hands_off_and_later_messages_wait_for_a_person(polling, t
     handoff, position = telegram.wait_for_messages(CHAT, 2)
     assert rasa.sent[0]["message"] == "/request_human"
     assert handoff["shown"] == "Connecting you with a person."
-    assert position["shown"] == "You are number 1 in the queue."
+    assert position["shown"].startswith("Nobody from our support team is online right now.")
     assert conversation(polling)["status"] == "handoff"
 
     telegram.push(telegram.text_update(CHAT, "hello? anyone there"))
     waiting = telegram.wait_for_messages(CHAT, 3)[2]
-    assert waiting["shown"] == (
-        "Thanks, your message has been passed to our support team. A person will reply here. "
-        "You are number 1 in the queue."
-    )
+    assert waiting["shown"] == "Thanks, we've noted that. Someone from our team will reply here as soon as we can."
     assert len(rasa.sent) == 1  # the bot is out of the conversation
 
 

@@ -169,8 +169,37 @@ def test_sign_out_ends_the_session(app, user, alice):
 # --- the desk ----------------------------------------------------------------------------------
 
 
-def test_a_handoff_waits_in_the_queue_with_what_the_bot_tried(user, alice, rasa):
+def online(client: TestClient, agent: Agent):
+    """The agent's console is open (its socket checks the agent in)."""
+    return client.websocket_connect("/desk/ws", headers={"Cookie": agent.cookie, "Origin": "http://testserver"})
+
+
+def test_with_nobody_online_the_user_leaves_a_message_that_becomes_a_ticket(user, alice, rasa):
     handed_off(user)
+    stored = alice.get("/api/conversations/c1").json()["messages"]
+    assert stored[-1]["text"].startswith("Nobody from our support team is online right now.")
+    later = user.post("/api/messages", json={"conversation_id": "c1", "text": "email me at a@b.example"}).json()
+    assert later["messages"][0]["text"].startswith("Thanks, we've noted that.")
+    [item] = alice.get("/api/desk/queue").json()["queue"]
+    assert item["ticket"] is True and item["last_message"] == "email me at a@b.example"
+
+    alice.post("/api/desk/conversations/c1/claim")  # later, an agent answers the ticket
+    alice.post("/api/desk/conversations/c1/messages", json={"text": "Sorry for the wait"})
+    assert alice.get("/api/conversations/c1").json()["messages"][-1]["text"] == "Sorry for the wait"
+
+
+def test_the_console_socket_refuses_strangers(user, alice):
+    from starlette.websockets import WebSocketDisconnect
+
+    for headers in ({"Origin": "http://testserver"}, {"Cookie": alice.cookie, "Origin": "https://evil.example"}):
+        with pytest.raises(WebSocketDisconnect), user.websocket_connect("/desk/ws", headers=headers) as ws:
+            ws.receive_json()
+
+
+def test_a_handoff_waits_in_the_queue_with_what_the_bot_tried(user, alice, rasa):
+    with online(user, alice) as console:
+        handed_off(user)
+        assert console.receive_json() == {"type": "queue"}  # the console hears of it at once
     [item] = alice.get("/api/desk/queue").json()["queue"]
     assert item["conversation_id"] == "c1" and item["channel"] == "api" and item["reason"] == "user_request"
     assert item["attempts"] == [
@@ -179,6 +208,7 @@ def test_a_handoff_waits_in_the_queue_with_what_the_bot_tried(user, alice, rasa)
     assert item["claimed_by"] is None and item["last_message"] == "I want a person"
     assert ("c1", {"event": "pause"}) in rasa.events  # Rasa holds the conversation while a person has it
 
+    assert alice.get("/api/conversations/c1").json()["messages"][-1]["text"] == "You are number 1 in the queue."
     waiting = user.post("/api/messages", json={"conversation_id": "c1", "text": "hello?"}).json()
     assert "You are number 1 in the queue." in waiting["messages"][0]["text"]
     assert len(rasa.sent) == 2  # the waiting message did not go to the bot
@@ -238,7 +268,7 @@ def test_two_simultaneous_claims_give_exactly_one_owner(settings, app, user):
 
     async def race():
         store = Store.from_url(settings.database_url)
-        [(_, handoff, _, _)] = await store.queue()
+        [(_, handoff, _, _, _)] = await store.queue()
         alice, bob = await store.user_by_name("alice"), await store.user_by_name("bob")
         results = await asyncio.gather(*(store.claim(handoff.id, agent.id) for agent in (alice, bob, alice, bob)))
         await store.close()
@@ -276,3 +306,54 @@ def test_the_widget_user_gets_the_agents_reply_pushed(app, user, alice):
         pushed = ws.receive_json()["messages"][0]
         assert (pushed["role"], pushed["agent"], pushed["text"]) == ("agent", "Alice", "Hello from Alice <b>!</b>")
     assert session["session"]
+
+
+def test_a_live_handoff_survives_an_app_restart(settings, rasa, app):
+    """Queue, claim and messages are in the database: after a restart the user's and the
+    agent's next messages still arrive."""
+
+    def restarted():
+        client = RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
+        return create_app(settings, client)
+
+    with TestClient(app) as before:
+        handed_off(before)
+        alice = Agent(before, "alice")
+        alice.post("/api/desk/conversations/c1/claim")
+        alice.post("/api/desk/conversations/c1/messages", json={"text": "Before the restart"})
+    with TestClient(restarted()) as after:
+        alice = Agent(after, "alice")
+        assert (
+            after.post("/api/messages", json={"conversation_id": "c1", "text": "still there?"}).json()["messages"] == []
+        )
+        assert alice.post("/api/desk/conversations/c1/messages", json={"text": "After the restart"}).status_code == 200
+        texts = [m["text"] for m in alice.get("/api/desk/conversations/c1").json()["messages"]]
+    assert texts[-3:] == ["Before the restart", "still there?", "After the restart"]
+    assert len(rasa.sent) == 2
+
+
+def test_after_a_long_wait_the_user_may_keep_waiting_go_back_to_the_bot_or_leave_a_message(app, user, alice, rasa):
+    with online(user, alice):
+        handed_off(user, "c1")
+        handed_off(user, "c2")
+        handed_off(user, "c3")
+    desk = app.state.desk
+    assert user.portal.call(desk.offer_choices_to_the_waiting, 3600) == 0  # nobody has waited an hour
+    assert user.portal.call(desk.offer_choices_to_the_waiting, 0) == 3
+    assert user.portal.call(desk.offer_choices_to_the_waiting, 3600) == 0  # offered once per wait
+    offer = alice.get("/api/conversations/c1").json()["messages"][-1]
+    assert offer["text"].startswith("Sorry for the wait")
+    assert [c["payload"] for c in offer["choices"]] == ["/keep_waiting", "/back_to_bot", "/leave_message"]
+
+    kept = user.post("/api/messages", json={"conversation_id": "c1", "text": "/keep_waiting"}).json()
+    assert kept["messages"][0]["text"] == "OK, you're still in the queue: number 1."
+    left = user.post("/api/messages", json={"conversation_id": "c3", "text": "/leave_message"}).json()
+    assert left["messages"][0]["text"].startswith("Please leave your message here")
+    back = user.post("/api/messages", json={"conversation_id": "c2", "text": "/back_to_bot"}).json()
+    assert back["messages"][0]["text"] == "You're back with the virtual assistant. What can I help you with?"
+    assert back["handoff"] is None and ("c2", {"event": "resume"}) in rasa.events
+
+    queue = {item["conversation_id"]: item for item in alice.get("/api/desk/queue").json()["queue"]}
+    assert set(queue) == {"c1", "c3"} and queue["c3"]["ticket"] and not queue["c1"]["ticket"]
+    answered = user.post("/api/messages", json={"conversation_id": "c2", "text": "How do I turn on roaming?"}).json()
+    assert answered["messages"][0]["title"] == "Turn on international roaming"

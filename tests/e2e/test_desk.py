@@ -65,7 +65,8 @@ def run_the_desk_flow(base: str, user, desk, agent: str) -> None:
     expect(user.locator(".notice")).to_have_text(
         "A person from our support team is taking over this chat.", timeout=60_000
     )
-    expect(user.locator(".msg.bot").last).to_contain_text("You are number")
+    # No console is open yet: the user is asked to leave a message, and it becomes a ticket.
+    expect(user.locator(".msg.bot").last).to_contain_text("Nobody from our support team is online right now.")
 
     desk.goto(f"{base}/console")
     expect(desk).to_have_url(re.compile(r"/login\?next=/console$"))
@@ -75,6 +76,7 @@ def run_the_desk_flow(base: str, user, desk, agent: str) -> None:
     item = desk.locator("#queue li", has_text=QUESTION)
     expect(item).to_be_visible(timeout=30_000)
     expect(item).to_contain_text("low_confidence")
+    expect(item).to_contain_text("ticket")
     expect(item).to_contain_text("web")
     item.click()
     desk.get_by_role("button", name="Take this chat").click()
