@@ -110,6 +110,17 @@ PERSON_DID_NOT_HELP = "/person_did_not_help"
 KEEP_WAITING = "/keep_waiting"
 BACK_TO_BOT = "/back_to_bot"
 LEAVE_MESSAGE = "/leave_message"
+# Every payload a button may send besides an article choice (channels refuse any other).
+BUTTON_PAYLOADS = (
+    HELPFUL,
+    NOT_HELPFUL,
+    REQUEST_HUMAN,
+    PERSON_HELPED,
+    PERSON_DID_NOT_HELP,
+    KEEP_WAITING,
+    BACK_TO_BOT,
+    LEAVE_MESSAGE,
+)
 
 
 class InvalidMessage(ValueError):
@@ -287,7 +298,7 @@ class Gateway:
 
     @staticmethod
     def _position_text(position: int, language: str) -> str:
-        return reply("queue_position", language).format(position=position, ahead=position - 1)
+        return reply("queue_position", language).format(position=position)
 
     async def queue_position(self, conversation_id: str) -> int | None:
         """1 for the longest-waiting unclaimed handoff; None if the conversation is not waiting."""

@@ -14,7 +14,7 @@ REPLIES = {
     },
     "queue_position": {
         "en": "You are number {position} in the queue.",
-        "zh": "您前面还有 {ahead} 位用户在等待，您是第 {position} 位。",
+        "zh": "您目前排在第 {position} 位。",
     },
     "nobody_online": {
         "en": "Nobody from our support team is online right now. Please leave your message here, "

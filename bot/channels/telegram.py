@@ -35,14 +35,10 @@ from telegram.request import HTTPXRequest  # noqa: E402
 
 from bot.channels.formatting import split_text, to_telegram_html  # noqa: E402
 from bot.gateway import (  # noqa: E402
-    BACK_TO_BOT,
+    BUTTON_PAYLOADS,
     GREET,
     HELPFUL,
-    KEEP_WAITING,
-    LEAVE_MESSAGE,
     NOT_HELPFUL,
-    PERSON_DID_NOT_HELP,
-    PERSON_HELPED,
     REQUEST_HUMAN,
     BotMessage,
     BotReply,
@@ -63,16 +59,6 @@ SEND_ATTEMPTS = 5
 TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
-SIMPLE_PAYLOADS = (
-    HELPFUL,
-    NOT_HELPFUL,
-    REQUEST_HUMAN,
-    PERSON_HELPED,
-    PERSON_DID_NOT_HELP,
-    KEEP_WAITING,
-    BACK_TO_BOT,
-    LEAVE_MESSAGE,
-)
 
 LABELS = {
     "helpful": {"en": "👍 Helpful", "zh": "👍 有帮助"},
@@ -107,7 +93,7 @@ def callback_data(choice: dict[str, Any]) -> str | None:
 
 def payload_from_callback(data: str) -> str | None:
     """The gateway payload a button stands for; None for data this bot never sent."""
-    if data in SIMPLE_PAYLOADS:
+    if data in BUTTON_PAYLOADS:
         return data
     if data.startswith(CHOICE_PREFIX) and len(data) > len(CHOICE_PREFIX):
         from actions.answer import choice_payload

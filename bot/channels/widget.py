@@ -37,21 +37,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.gateway import (
-    BACK_TO_BOT,
-    GREET,
-    HELPFUL,
-    KEEP_WAITING,
-    LEAVE_MESSAGE,
-    NOT_HELPFUL,
-    PERSON_DID_NOT_HELP,
-    PERSON_HELPED,
-    REQUEST_HUMAN,
-    BotReply,
-    InvalidMessage,
-    checked_text,
-    typed_text,
-)
+from bot.gateway import BUTTON_PAYLOADS, GREET, BotReply, InvalidMessage, checked_text, typed_text
 from bot.hub import conversation_topic
 from knowledge_base.articles import LANGUAGES
 
@@ -62,17 +48,6 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHOICE_PATTERN = re.compile(r'/choose_article\{"article_id":"[a-z0-9-]{1,120}"\}')
-BUTTON_PAYLOADS = (
-    GREET,
-    HELPFUL,
-    NOT_HELPFUL,
-    REQUEST_HUMAN,
-    PERSON_HELPED,
-    PERSON_DID_NOT_HELP,
-    KEEP_WAITING,
-    BACK_TO_BOT,
-    LEAVE_MESSAGE,
-)
 MAX_LABEL = 200
 
 
@@ -85,7 +60,7 @@ def conversation_for(session: str) -> str:
 
 
 def valid_button(payload: str) -> bool:
-    return payload in BUTTON_PAYLOADS or CHOICE_PATTERN.fullmatch(payload) is not None
+    return payload in (GREET, *BUTTON_PAYLOADS) or CHOICE_PATTERN.fullmatch(payload) is not None
 
 
 def reply_frame(client_id: str, reply: BotReply) -> dict[str, Any]:
