@@ -71,29 +71,39 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def ensure_demo_agent(settings: Settings) -> str | None:
-    """On a database with no staff at all, make an agent 'demo' with a random password so the
-    console can be tried at once; returns that password (None if there were accounts)."""
+def with_store(settings: Settings, work):
+    """Run `await work(store)` on the app's database (schema created if new) and return its result."""
     import asyncio
-    import secrets
 
-    from bot.auth import hash_password
     from bot.store import Store
 
-    async def run() -> str | None:
+    async def run():
         store = Store.from_url(settings.database_url)
         try:
             await store.create_schema()
-            if await store.users():
-                return None
-            password = secrets.token_urlsafe(12)
-            await store.add_user("demo", "Demo Agent", "agent", hash_password(password))
-            return password
+            return await work(store)
         finally:
             await store.close()
 
     settings.build_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(run())
+
+
+def ensure_demo_agent(settings: Settings) -> str | None:
+    """On a database with no staff at all, make an agent 'demo' with a random password so the
+    console can be tried at once; returns that password (None if there were accounts)."""
+    import secrets
+
+    from bot.auth import hash_password
+
+    async def work(store) -> str | None:
+        if await store.users():
+            return None
+        password = secrets.token_urlsafe(12)
+        await store.add_user("demo", "Demo Agent", "agent", hash_password(password))
+        return password
+
+    return with_store(settings, work)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -290,36 +300,27 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncio
-
     from bot.auth import AccountError, check_role, check_username, hash_password
-    from bot.store import Store
 
-    async def run() -> int:
-        store = Store.from_url(settings.database_url)
-        try:
-            await store.create_schema()
-            if args.action == "list":
-                for user in await store.users():
-                    state = "" if user.active else "  (disabled)"
-                    print(f"{user.username:<24} {user.role:<9} {user.name}{state}")
-                return 0
-            username = check_username(args.username.lower())
-            if args.action == "add":
-                role = check_role(args.role)
-                await store.add_user(username, args.name or username, role, hash_password(_read_password(args)))
-                print(f"added {username} ({role})")
-            elif not await store.set_password(username, hash_password(_read_password(args))):
-                raise AccountError(f"there is no user '{username}'")
-            else:
-                print(f"password changed for {username}; their open sessions are signed out")
+    async def work(store) -> int:
+        if args.action == "list":
+            for user in await store.users():
+                state = "" if user.active else "  (disabled)"
+                print(f"{user.username:<24} {user.role:<9} {user.name}{state}")
             return 0
-        finally:
-            await store.close()
+        username = check_username(args.username.lower())
+        if args.action == "add":
+            role = check_role(args.role)
+            await store.add_user(username, args.name or username, role, hash_password(_read_password(args)))
+            print(f"added {username} ({role})")
+        elif not await store.set_password(username, hash_password(_read_password(args))):
+            raise AccountError(f"there is no user '{username}'")
+        else:
+            print(f"password changed for {username}; their open sessions are signed out")
+        return 0
 
-    settings.build_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(run())
+        return with_store(settings, work)
     except ValueError as exc:  # AccountError, a taken username, passwords that differ
         print(f"error: {exc}", file=sys.stderr)
         return 1

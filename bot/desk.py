@@ -141,7 +141,6 @@ class Desk:
         if await self.store.get_conversation(conversation_id) is None:
             raise NotFound(f"no conversation '{conversation_id}'")
         await self.store.add_note(conversation_id, staff.id, text)
-        self.hub.publish(conversation_topic(conversation_id), {"type": "note"})
 
     async def end(self, conversation_id: str, staff: Staff, outcome: str) -> None:
         """Hand back to the bot ("returned") or close ("closed"); the user is asked to rate."""
@@ -199,8 +198,7 @@ class Desk:
         self.hub.publish(conversation_topic(conversation_id), {"type": "push", "messages": frames})
         self.hub.publish(DESK, {"type": "message", "conversation_id": conversation_id})
         telegram = self.app.state.telegram
-        if conversation_id.startswith("telegram:") and telegram is not None:
-            chat_id = int(conversation_id.split(":", 1)[1])
+        if telegram is not None and (chat_id := telegram.chat_of(conversation_id)) is not None:
             bot_messages = [
                 BotMessage(text=m.text, title=(m.data or {}).get("agent"), choices=(m.data or {}).get("choices") or [])
                 for m in messages

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.hub import DESK, Hub, conversation_topic
+from bot.hub import DESK, Hub
 from bot.locks import KeyedLock
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.replies import reply
@@ -186,6 +186,12 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
+def _position(queue: list[tuple], conversation_id: str) -> int | None:
+    """The conversation's place among the unclaimed handoffs of `Store.queue()` (1 is next)."""
+    waiting = [conversation.id for conversation, _, claim, _, _ in queue if claim is None]
+    return waiting.index(conversation_id) + 1 if conversation_id in waiting else None
+
+
 def waiting_choices(language: str) -> list[dict[str, str]]:
     return [
         {"title": reply("keep_waiting", language), "payload": KEEP_WAITING},
@@ -302,8 +308,7 @@ class Gateway:
 
     async def queue_position(self, conversation_id: str) -> int | None:
         """1 for the longest-waiting unclaimed handoff; None if the conversation is not waiting."""
-        waiting = [conversation.id for conversation, _, claim, _, _ in await self._store.queue() if claim is None]
-        return waiting.index(conversation_id) + 1 if conversation_id in waiting else None
+        return _position(await self._store.queue(), conversation_id)
 
     async def _to_the_team(
         self, conversation_id: str, channel: str, language: str, reason: str | None, user_text: str
@@ -312,9 +317,9 @@ class Gateway:
         desk, never to the bot. While nobody has claimed it, the user hears where they are, and
         the choices offered after a long wait are answered here."""
         self.hub.publish(DESK, {"type": "message", "conversation_id": conversation_id})
-        self.hub.publish(conversation_topic(conversation_id), {"type": "message"})
         handoff = {"reason": reason or "user_request"}
-        entry = next((row for row in await self._store.queue() if row[0].id == conversation_id), None)
+        queue = await self._store.queue()
+        entry = next((row for row in queue if row[0].id == conversation_id), None)
         if entry is None or entry[2] is not None:  # an agent has it: they answer
             return BotReply([], handoff=handoff, language=language)
         ticket = entry[4]
@@ -331,9 +336,9 @@ class Gateway:
         elif ticket is not None:
             text = reply("ticket_noted", language)
         elif user_text == KEEP_WAITING:
-            text = reply("still_waiting", language).format(position=await self.queue_position(conversation_id) or 1)
+            text = reply("still_waiting", language).format(position=_position(queue, conversation_id) or 1)
         else:
-            position = await self.queue_position(conversation_id) or 1
+            position = _position(queue, conversation_id) or 1
             text = reply("waiting_for_agent", language) + " " + self._position_text(position, language)
         result = BotReply([BotMessage(text)], handoff=handoff, language=language)
         await self._store_bot_messages(conversation_id, channel, result)

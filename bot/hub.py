@@ -46,6 +46,3 @@ class Hub:
                 queue.put_nowait(event)
                 delivered += 1
         return delivered
-
-    def listeners(self, topic: str) -> int:
-        return len(self._subscribers.get(topic, ()))

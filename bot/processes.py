@@ -192,39 +192,7 @@ def app_spec(settings: Settings, env: dict[str, str], run_dir: Path) -> ProcessS
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process the same settings as this one."""
-    return {
-        "TOUCHPOINT_BUILD_DIR": str(settings.build_dir),
-        "TOUCHPOINT_DATABASE_URL": settings.database_url,
-        "TOUCHPOINT_ARTICLES_DIR": str(settings.articles_dir),
-        "TOUCHPOINT_INDEX_DIR": str(settings.index_dir),
-        "TOUCHPOINT_EMBEDDING_MODEL": settings.embedding_model,
-        "TOUCHPOINT_CHINESE_EMBEDDING_MODEL": settings.chinese_embedding_model,
-        "TOUCHPOINT_HOST": settings.host,
-        "TOUCHPOINT_APP_PORT": str(settings.app_port),
-        "TOUCHPOINT_RASA_URL": settings.rasa_url,
-        "TOUCHPOINT_ACTIONS_URL": settings.actions_url,
-        "TOUCHPOINT_RASA_TIMEOUT": str(settings.rasa_timeout),
-        "TOUCHPOINT_ANSWER_THRESHOLD": str(settings.answer_threshold),
-        "TOUCHPOINT_OUT_OF_SCOPE_THRESHOLD": str(settings.out_of_scope_threshold),
-        "TOUCHPOINT_CHOICE_MARGIN": str(settings.choice_margin),
-        "TOUCHPOINT_MAX_CHOICES": str(settings.max_choices),
-        "TOUCHPOINT_NOT_HELPFUL_LIMIT": str(settings.not_helpful_limit),
-        "TOUCHPOINT_WIDGET_ORIGINS": ",".join(settings.widget_origins),
-        "TOUCHPOINT_SECURE_COOKIES": "true" if settings.secure_cookies else "false",
-        "TOUCHPOINT_QUEUE_TIMEOUT": str(settings.queue_timeout),
-        **{
-            variable: value
-            for variable, value in (
-                ("TELEGRAM_TOKEN", settings.telegram_token),
-                ("TOUCHPOINT_TELEGRAM_API_URL", settings.telegram_api_url),
-                ("TOUCHPOINT_TELEGRAM_WEBHOOK_URL", settings.telegram_webhook_url),
-                ("TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
-                ("TOUCHPOINT_API_TOKEN", settings.api_token),
-                ("TOUCHPOINT_SECRET_KEY", settings.secret_key),
-            )
-            if value
-        },
-    }
+    return settings.environment()
 
 
 class Stack:

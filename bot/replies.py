@@ -58,6 +58,9 @@ REPLIES = {
         "en": "{name} has closed this chat. Did {name} solve your problem? You can ask me anything else here.",
         "zh": "客服 {name} 已结束本次对话。{name} 解决您的问题了吗？如有其他问题可以继续问我。",
     },
+    "helpful": {"en": "👍 Helpful", "zh": "👍 有帮助"},
+    "not_helpful": {"en": "👎 Not helpful", "zh": "👎 没帮助"},
+    "button_expired": {"en": "This button is no longer available.", "zh": "这个按钮已失效。"},
     "person_helped": {"en": "👍 Yes", "zh": "👍 解决了"},
     "person_did_not_help": {"en": "👎 No", "zh": "👎 没解决"},
     "rated_person": {

@@ -111,6 +111,19 @@ class Settings:
     def model_path(self) -> Path:
         return self.build_dir / "models" / "touchpoint.tar.gz"
 
+    def environment(self) -> dict[str, str]:
+        """The TOUCHPOINT_* variables that give another process these settings (unset ones left out)."""
+        environment = {}
+        for variable, (name, _) in _VARIABLES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            if value != "":
+                environment[variable] = str(value)
+        return environment
+
     def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
 

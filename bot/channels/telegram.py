@@ -60,17 +60,8 @@ TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
 
-LABELS = {
-    "helpful": {"en": "👍 Helpful", "zh": "👍 有帮助"},
-    "not_helpful": {"en": "👎 Not helpful", "zh": "👎 没帮助"},
-    "expired": {"en": "This button is no longer available.", "zh": "这个按钮已失效。"},
-}
 
 T = TypeVar("T")
-
-
-def label(key: str, language: str) -> str:
-    return LABELS[key].get(language, LABELS[key]["en"])
 
 
 def user_language(user: User | None) -> str | None:
@@ -83,6 +74,12 @@ def user_language(user: User | None) -> str | None:
 
 def conversation_id(chat_id: int) -> str:
     return f"{CHANNEL}:{chat_id}"
+
+
+def chat_of(conversation: str) -> int | None:
+    """The Telegram chat a conversation id stands for; None for another channel's conversation."""
+    prefix, _, chat = conversation.partition(":")
+    return int(chat) if prefix == CHANNEL and chat.lstrip("-").isdigit() else None
 
 
 def callback_data(choice: dict[str, Any]) -> str | None:
@@ -122,8 +119,8 @@ def render(reply: BotReply) -> list[Outgoing]:
         if message.rateable:
             rows.append(
                 [
-                    InlineKeyboardButton(label("helpful", reply.language), callback_data=HELPFUL),
-                    InlineKeyboardButton(label("not_helpful", reply.language), callback_data=NOT_HELPFUL),
+                    InlineKeyboardButton(canned_reply("helpful", reply.language), callback_data=HELPFUL),
+                    InlineKeyboardButton(canned_reply("not_helpful", reply.language), callback_data=NOT_HELPFUL),
                 ]
             )
         title = f"**{message.title}**\n\n" if message.title else ""
@@ -198,6 +195,8 @@ class TelegramChannel:
         self.application: Application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
+
+    chat_of = staticmethod(chat_of)
 
     @property
     def bot(self):
@@ -304,7 +303,7 @@ class TelegramChannel:
         payload = payload_from_callback(query.data or "")
         language = user_language(query.from_user) or "en"
         with contextlib.suppress(TelegramError):
-            await self._send(lambda: query.answer(None if payload else label("expired", language)))
+            await self._send(lambda: query.answer(None if payload else canned_reply("button_expired", language)))
         if payload is None or not isinstance(query.message, Message):
             return None
         keyboard = query.message.reply_markup.inline_keyboard if query.message.reply_markup else ()
@@ -334,22 +333,19 @@ class TelegramChannel:
                 await task
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T:
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        """`call()`, retried while Telegram refused it (429) or never got it; the last failure raises."""
+        for attempt in range(1, SEND_ATTEMPTS):
             try:
                 return await call()
             except RetryAfter as exc:
                 delay = seconds(exc.retry_after)
-                error: TelegramError = exc
             except NetworkError as exc:  # also TimedOut
                 if may_have_arrived(exc):
                     raise
                 delay = min(0.5 * 2**attempt, 30.0)
-                error = exc
-            if attempt == SEND_ATTEMPTS:
-                raise error
-            logger.warning("Telegram call failed (%s); retrying in %.1f s", error, delay)
+            logger.warning("Telegram call failed (attempt %d); retrying in %.1f s", attempt, delay)
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await call()
 
     async def _on_update(self, update: Update, context: Any) -> None:
         """Long polling: the update is already confirmed to Telegram, so a failure is answered

@@ -104,9 +104,7 @@ class WidgetSession:
         """What the desk says to this conversation (an agent's reply, a notice) as it happens."""
         with self.app.state.gateway.hub.subscribe(conversation_topic(conversation_id)) as events:
             while True:
-                event = await events.get()
-                if event.get("type") == "push":
-                    await self.send({"type": "push", "messages": event["messages"]})
+                await self.send(await events.get())  # {"type": "push", "messages": [...]}
 
     async def _receive(self) -> None:
         while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import ConfigError, load_settings
+from bot.settings import ConfigError, Settings, load_settings
 
 
 def test_defaults_need_no_environment():
@@ -29,3 +29,17 @@ def test_defaults_need_no_environment():
 def test_a_bad_value_names_the_variable(variable, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_settings({variable: value})
+
+
+def test_a_child_process_gets_the_same_settings_back(tmp_path):
+    settings = Settings(
+        build_dir=tmp_path,
+        app_port=8123,
+        answer_threshold=0.42,
+        widget_origins=("https://a.example", "https://b.example"),
+        secure_cookies=True,
+        telegram_token="123:abc",
+    )
+    environment = settings.environment()
+    assert "TOUCHPOINT_TELEGRAM_WEBHOOK_URL" not in environment  # unset stays unset
+    assert load_settings(environment) == settings
