@@ -48,9 +48,9 @@ class ActionAnswerQuestion(Action):
         return "action_answer_question"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        language = tracker.get_slot("language") or "en"
         latest = tracker.latest_message
         if (latest.get("intent") or {}).get("name") == "choose_article":
+            language = tracker.get_slot("language") or "en"
             # A button press names its article; its payload text is no question to search for.
             chosen = next(
                 (e.get("value") for e in latest.get("entities") or [] if e.get("entity") == "article_id"), None
@@ -58,23 +58,33 @@ class ActionAnswerQuestion(Action):
             article = self._kb.get(chosen, language) if isinstance(chosen, str) else None
             if article is None:
                 dispatcher.utter_message(response="utter_article_unavailable")
-                return [SlotSet("article_id", None)]
+                return [SlotSet("article_id", None), SlotSet("last_article_id", None)]  # a "no" now rates nothing
             return self._answer(dispatcher, article, score=None, runners_up=[])
 
-        query = latest.get("text") or ""
+        return self.answer(dispatcher, self.confident_hits(latest.get("text") or "", tracker))
+
+    def confident_hits(self, query: str, tracker: Tracker) -> list[Hit]:
+        """The best article for `query` and its close runners-up, or [] when none is good enough
+        to answer with. Public so that other actions can treat a message as a question."""
+        language = tracker.get_slot("language") or "en"
         hits = self._kb.search(query, language, k=self._settings.max_choices + 1)
         threshold = self._settings.threshold
         if top_intent(tracker) == "out_of_scope":
             threshold = max(threshold, self._settings.out_of_scope_threshold)
         if not hits or hits[0].score < threshold:
             logger.info("No confident answer (best %.3f < %.3f) for %r", hits[0].score if hits else 0, threshold, query)
-            return hand_off(dispatcher, "low_confidence")
-
+            return []
         best = hits[0]
         runners_up = [
             hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= self._settings.choice_margin
         ]
-        return self._answer(dispatcher, best.article, score=best.score, runners_up=runners_up)
+        return [best, *runners_up]
+
+    def answer(self, dispatcher: CollectingDispatcher, hits: list[Hit]) -> list[EventType]:
+        """Answer with the first of `confident_hits`; with none, a person answers instead."""
+        if not hits:
+            return hand_off(dispatcher, "low_confidence")
+        return self._answer(dispatcher, hits[0].article, score=hits[0].score, runners_up=hits[1:])
 
     def _answer(
         self, dispatcher: CollectingDispatcher, article: Article, *, score: float | None, runners_up: list[Hit]

@@ -34,7 +34,7 @@ def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionE
         ActionDetectLanguage(),
         ActionAnswerQuestion(knowledge_base, answer_settings),
         ActionHandoff(),
-        ActionFeedback(knowledge_base, settings.not_helpful_limit),
+        ActionFeedback(knowledge_base, settings.not_helpful_limit, answer_settings),
     ):
         executor.register_action(action)
     return executor

@@ -1,9 +1,17 @@
-"""The public HTTP API: send a message, read a conversation, check health."""
+"""The public HTTP API: send a message, read a conversation, check health.
+
+A conversation's first reply carries a conversation token (`conversation_token`), shown once.
+The client sends it back as `X-Conversation-Token` to post into the conversation again and to
+read it, agents' replies included; nobody without it can do either. Only its SHA-256 is stored.
+Staff (signed in) and scripts holding TOUCHPOINT_API_TOKEN may read any conversation.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import secrets
 from typing import Any
 
 from starlette.requests import Request
@@ -12,9 +20,11 @@ from starlette.routing import Route
 
 from bot.auth import current_staff
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from bot.gateway import MAX_TEXT, InvalidMessage, WrongChannel, message_json
+from bot.messages import MAX_TEXT, InvalidMessage, WrongChannel
+from bot.replies import message_json
 
 MAX_ID = 128
+TOKEN_HEADER = "X-Conversation-Token"
 CHANNELS = ("api", "cli")
 # Conversation ids the other channels make; the API may neither create nor write to them.
 RESERVED_PREFIXES = ("telegram:", "web:")
@@ -46,6 +56,16 @@ def _conversation_id(body: dict[str, Any]) -> str:
     return conversation_id
 
 
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _holds_token(request: Request, conversation) -> bool:
+    token = request.headers.get(TOKEN_HEADER, "")
+    expected = conversation.token_hash or ""
+    return bool(token and expected) and hmac.compare_digest(token_hash(token), expected)
+
+
 async def post_message(request: Request) -> JSONResponse:
     body = await _json_object(request)
     conversation_id = _conversation_id(body)
@@ -53,18 +73,34 @@ async def post_message(request: Request) -> JSONResponse:
     channel = body.get("channel", "api")
     if channel not in CHANNELS:
         raise InvalidRequest(f"'channel' must be one of {', '.join(CHANNELS)}")
+    user_name = body.get("user_name")
+    if user_name is not None and not isinstance(user_name, str):
+        raise InvalidRequest("'user_name' must be a string")
+    store = request.app.state.store
+    existing = await store.get_conversation(conversation_id)
+    if existing is not None and existing.token_hash and not _holds_token(request, existing):
+        raise Forbidden(f"send this conversation's token as '{TOKEN_HEADER}' (it came with its first reply)")
     try:
-        reply = await request.app.state.gateway.handle(conversation_id, text, channel)
+        reply = await request.app.state.gateway.handle(conversation_id, text, channel, user_name=user_name)
     except WrongChannel as exc:
         raise Conflict(str(exc)) from None
     except InvalidMessage as exc:
         raise InvalidRequest(str(exc)) from None
-    return JSONResponse(reply.as_json())
+    answer = reply.as_json()
+    if existing is None or not existing.token_hash:
+        # A new conversation (or one from before tokens): whoever posts first holds it.
+        token = secrets.token_urlsafe(24)
+        if not await store.set_token(conversation_id, token_hash(token)):
+            raise Forbidden("another client holds this conversation")
+        answer["conversation_token"] = token
+    return JSONResponse(answer)
 
 
-async def require_transcript_reader(request: Request) -> None:
-    """Transcripts hold what users said: reading one needs a signed-in agent or reviewer, or
-    TOUCHPOINT_API_TOKEN as a bearer token (for scripts)."""
+async def require_transcript_reader(request: Request, conversation=None) -> None:
+    """Transcripts hold what users said: reading one needs its conversation token, a signed-in
+    agent or reviewer, or TOUCHPOINT_API_TOKEN as a bearer token (for scripts)."""
+    if conversation is not None and _holds_token(request, conversation):
+        return
     staff = await current_staff(request)
     if staff is not None and staff.may("agent", "reviewer"):
         return
@@ -77,12 +113,13 @@ async def require_transcript_reader(request: Request) -> None:
 
 
 async def get_conversation(request: Request) -> JSONResponse:
-    await require_transcript_reader(request)
     conversation_id = request.path_params["conversation_id"]
     store = request.app.state.store
     conversation = await store.get_conversation(conversation_id)
+    await require_transcript_reader(request, conversation)
     if conversation is None:
         raise NotFound(f"no conversation '{conversation_id}'")
+    current = await store.open_handoff(conversation_id)
     messages = await store.messages(conversation_id)
     feedback = await store.feedback(conversation_id)
     return JSONResponse(
@@ -90,8 +127,8 @@ async def get_conversation(request: Request) -> JSONResponse:
             "id": conversation.id,
             "channel": conversation.channel,
             "language": conversation.language,
-            "status": conversation.status,
-            "handoff": {"reason": conversation.handoff_reason} if conversation.status == "handoff" else None,
+            "state": conversation.state,
+            "handoff": {"reason": current.handoff.reason} if current else None,
             "created_at": conversation.created_at.isoformat(),
             "messages": [message_json(m) for m in messages],
             "feedback": [{"article_id": f.article_id, "helpful": f.helpful} for f in feedback],

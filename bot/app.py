@@ -17,8 +17,10 @@ from starlette.staticfiles import StaticFiles
 
 from bot import api, auth, desk
 from bot.channels import telegram_webhook, widget
+from bot.channels.base import Channels, LiveTopic, StoredOnly
 from bot.errors import ApiError
 from bot.gateway import Gateway
+from bot.hub import Hub
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store import Store
@@ -50,12 +52,14 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         settings.build_dir.mkdir(parents=True, exist_ok=True)
         store = Store.from_url(settings.database_url)
-        await store.create_schema()
+        await store.upgrade()  # a no-op at the newest revision; `touchpoint db upgrade` does the same
         client = rasa or RasaClient(settings.rasa_url, settings.actions_url, timeout=settings.rasa_timeout)
+        hub = Hub()
+        channels = Channels(StoredOnly("api"), StoredOnly("cli"), LiveTopic(widget.CHANNEL, hub))
         app.state.settings = settings
         app.state.store = store
         app.state.rasa = client
-        app.state.gateway = Gateway(store, client)
+        app.state.gateway = Gateway(store, client, hub, channels)
         app.state.desk = desk.Desk(app)
         app.state.telegram = None
         watch = None
@@ -66,6 +70,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
                 from bot.channels.telegram import TelegramChannel
 
                 app.state.telegram = TelegramChannel(settings, app.state.gateway, store)
+                channels.register(app.state.telegram)
                 await app.state.telegram.start()
             yield
         finally:

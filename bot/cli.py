@@ -80,8 +80,35 @@ def with_store(settings: Settings, work):
     async def run():
         store = Store.from_url(settings.database_url)
         try:
-            await store.create_schema()
+            await store.upgrade()
             return await work(store)
+        finally:
+            await store.close()
+
+    settings.build_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run())
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint db upgrade`: migrate the database to the newest schema; `db revision`: say where it is."""
+    import asyncio
+
+    from bot.store import Store
+    from bot.store.migrate import head, revision
+
+    async def run() -> int:
+        store = Store.from_url(settings.database_url)
+        try:
+            if args.action == "upgrade":
+                before, after = await store.upgrade()
+                if before == after:
+                    print(f"The database is up to date (revision {after}).")
+                else:
+                    print(f"Upgraded the database from revision {before or 'none (new database)'} to {after}.")
+            else:
+                current = await revision(store.engine)
+                print(f"revision {current or 'none'}; newest {head()}")
+            return 0
         finally:
             await store.close()
 
@@ -111,6 +138,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     # `kill` (SIGTERM) stops the stack as cleanly as Ctrl-C: the children run in their own sessions.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if cmd_db(settings, argparse.Namespace(action="upgrade")):
+        return 1
     print("Starting Rasa, the action server and the app (first start takes about a minute)...", flush=True)
     try:
         stack = Stack(settings)
@@ -348,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", help="the data set's folder, e.g. ../shared/benchmarks/clinc150")
     convert.add_argument("out", help="where to write articles/ and the *.jsonl query sets")
     convert.add_argument("--shots", type=int, help="banking77: keep this many training examples per intent")
+    database = commands.add_parser("db", help="the database: upgrade (run by `touchpoint run`), revision")
+    database.add_argument("action", choices=("upgrade", "revision"))
     users = commands.add_parser("users", help="staff accounts: add, list, passwd")
     user_actions = users.add_subparsers(dest="action", required=True)
     add = user_actions.add_parser("add", help="add a member of staff")
@@ -383,6 +414,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "convert": cmd_convert,
     "users": cmd_users,
+    "db": cmd_db,
 }
 
 

@@ -2,8 +2,9 @@
 database lets exactly one agent have it), read the transcript, reply, search the knowledge
 base, leave internal notes, and hand the conversation back to the bot or close it.
 
-What an agent says reaches the user in their own channel: pushed to the widget over its
-WebSocket, sent by the Telegram bot, and stored either way (an API user reads it back).
+Every change of a conversation goes through its state machine (`bot.conversations`) by way of
+`Gateway.run`, which delivers what the user is told in their own channel; the desk knows no
+channel by name.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -21,27 +22,23 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.auth import Staff, csrf_token, current_staff, requires, templates
+from bot.conversations import Event, IllegalTransition, NothingToClaim, NotTheOwner, Told
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from bot.gateway import MAX_TEXT, BotMessage, BotReply, checked_text, message_json, rating_choices, waiting_choices
-from bot.hub import DESK, conversation_topic
+from bot.hub import DESK
+from bot.messages import MAX_TEXT, checked_text
 from bot.rasa_client import RasaUnavailable
-from bot.replies import reply
-from bot.store import Message
+from bot.replies import message_json
+from bot.store import HandoffAlreadyClaimed, aware
+from knowledge_base.articles import LANGUAGES
 
 logger = logging.getLogger(__name__)
 
 AGENT_ROLES = ("agent",)
 CHECK_IN_EVERY = 30  # seconds
-RECENT_ATTEMPTS = 3
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return _aware(moment).isoformat()
+def _iso(moment: datetime | None) -> str | None:
+    return aware(moment).isoformat() if moment else None
 
 
 async def watch_the_queue(desk: Desk, timeout: float) -> None:
@@ -63,54 +60,57 @@ class Desk:
         return self.app.state.store
 
     @property
-    def hub(self):
-        return self.app.state.gateway.hub
+    def gateway(self):
+        return self.app.state.gateway
 
     async def queue(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
-        items = []
-        for conversation, handoff, claim, agent, ticket in await self.store.queue():
-            messages = await self.store.messages(conversation.id)
-            attempts = [
-                {"article_id": m.article_id, "title": (m.data or {}).get("title"), "score": m.score}
-                for m in messages
-                if m.role == "bot" and m.article_id
-            ][-RECENT_ATTEMPTS:]
-            last_user = next((m.text for m in reversed(messages) if m.role == "user"), "")
-            started = _aware(handoff.created_at)
-            items.append(
-                {
-                    "conversation_id": conversation.id,
-                    "channel": conversation.channel,
-                    "language": conversation.language,
-                    "reason": handoff.reason,
-                    "waiting_since": _iso(handoff.created_at),
-                    "wait_seconds": max(0, int((now - started).total_seconds())),
-                    "claimed_by": agent.name if agent and claim and claim.ended_at is None else None,
-                    "claimed_by_id": agent.id if agent and claim and claim.ended_at is None else None,
-                    "attempts": attempts,
-                    "ticket": ticket is not None,
-                    "last_message": last_user[:200],
-                }
-            )
-        return items
+        return [
+            {
+                "conversation_id": entry.conversation.id,
+                "channel": entry.conversation.channel,
+                "language": entry.conversation.language,
+                "state": entry.conversation.state,
+                "user_name": entry.conversation.user_name,
+                "reason": entry.handoff.reason,
+                "waiting_since": _iso(entry.handoff.created_at),
+                "wait_seconds": max(0, int((now - aware(entry.handoff.created_at)).total_seconds())),
+                "claimed_by": entry.agent.name if entry.agent else None,
+                "claimed_by_id": entry.agent.id if entry.agent else None,
+                "attempts": [vars(attempt) for attempt in entry.attempts],
+                "ticket": entry.ticket,
+                "last_message": entry.last_message[:200],
+            }
+            for entry in await self.store.queue()
+        ]
 
     async def conversation(self, conversation_id: str) -> dict[str, Any]:
         conversation = await self.store.get_conversation(conversation_id)
         if conversation is None:
             raise NotFound(f"no conversation '{conversation_id}'")
-        state = await self.store.open_handoff(conversation_id)
+        current = await self.store.open_handoff(conversation_id)
         owner = None
-        if state and state[1] and state[1].ended_at is None:
-            agent = await self.store.user(state[1].agent_id)
+        if current and current.agent_id is not None:
+            agent = await self.store.user(current.agent_id)
             owner = {"id": agent.id, "name": agent.name} if agent else None
         return {
             "id": conversation.id,
             "channel": conversation.channel,
             "language": conversation.language,
-            "status": conversation.status,
-            "reason": state[0].reason if state else None,
+            "state": conversation.state,
+            "user_name": conversation.user_name,
+            "reason": current.handoff.reason if current else None,
             "owner": owner,
+            "handoffs": [
+                {
+                    "reason": handoff.reason,
+                    "started": _iso(handoff.created_at),
+                    "ended": _iso(handoff.ended_at),
+                    "outcome": handoff.outcome,
+                    "agent": agent.name if agent else None,
+                }
+                for handoff, agent in await self.store.handoffs(conversation_id)
+            ],
             "messages": [message_json(m) for m in await self.store.messages(conversation_id)],
             "notes": [
                 {"id": n.id, "author": u.name, "text": n.text, "created_at": _iso(n.created_at)}
@@ -118,92 +118,62 @@ class Desk:
             ],
         }
 
+    async def _run(self, conversation_id: str, operation) -> list[Event]:
+        """A state-machine operation, its failures as the desk's HTTP errors."""
+        try:
+            return await self.gateway.run(conversation_id, operation)
+        except LookupError:
+            raise NotFound(f"no conversation '{conversation_id}'") from None
+        except NothingToClaim:
+            raise NotFound(f"conversation '{conversation_id}' is not waiting for a person") from None
+        except HandoffAlreadyClaimed:
+            raise Conflict("another agent has already taken this conversation") from None
+        except NotTheOwner:
+            raise Forbidden(
+                "take the conversation first: only its agent can write to the user or end the chat"
+            ) from None
+        except IllegalTransition as exc:
+            raise Conflict(str(exc)) from None
+
     async def claim(self, conversation_id: str, staff: Staff) -> None:
-        state = await self.store.open_handoff(conversation_id)
-        if state is None:
-            raise NotFound(f"conversation '{conversation_id}' is not waiting for a person")
-        handoff, claim = state
-        if claim is not None or not await self.store.claim(handoff.id, staff.id):
-            raise Conflict("another agent has already taken this conversation")
-        conversation = await self.store.get_conversation(conversation_id)
-        text = reply("agent_joined", conversation.language).format(name=staff.name)
-        await self._tell_user(conversation_id, [Message(role="system", channel=conversation.channel, text=text)])
-        self.hub.publish(DESK, {"type": "queue"})
+        async def claim(tx, conversation):
+            return await self.gateway.conversations.claim(tx, conversation, await tx.agent(staff.id))
+
+        await self._run(conversation_id, claim)
 
     async def say(self, conversation_id: str, staff: Staff, text: str) -> dict[str, Any]:
-        await self._require_owner(conversation_id, staff)
-        conversation = await self.store.get_conversation(conversation_id)
-        message = Message(role="agent", channel=conversation.channel, text=text, data={"agent": staff.name})
-        await self._tell_user(conversation_id, [message])
-        return message_json(message)
+        async def say(tx, conversation):
+            return await self.gateway.conversations.agent_says(tx, conversation, await tx.agent(staff.id), text)
+
+        events = await self._run(conversation_id, say)
+        told = next(event for event in events if isinstance(event, Told))
+        return message_json(told.messages[0])
 
     async def note(self, conversation_id: str, staff: Staff, text: str) -> None:
-        if await self.store.get_conversation(conversation_id) is None:
-            raise NotFound(f"no conversation '{conversation_id}'")
-        await self.store.add_note(conversation_id, staff.id, text)
+        async def note(tx, conversation):
+            tx.add_note(conversation.id, staff.id, text)
+            return []
+
+        await self._run(conversation_id, note)
 
     async def end(self, conversation_id: str, staff: Staff, outcome: str) -> None:
         """Hand back to the bot ("returned") or close ("closed"); the user is asked to rate."""
-        async with self.app.state.gateway.lock(conversation_id):
-            if not await self.store.end_handoff(conversation_id, staff.id, outcome):
-                raise Forbidden("only the agent who took this conversation can hand it back or close it")
-        if not await self.app.state.rasa.set_paused(conversation_id, False):
-            logger.warning("Could not resume %s in Rasa", conversation_id)
-        conversation = await self.store.get_conversation(conversation_id)
-        key = "agent_handed_back" if outcome == "returned" else "agent_closed"
-        message = Message(
-            role="system",
-            channel=conversation.channel,
-            text=reply(key, conversation.language).format(name=staff.name),
-            data={"choices": rating_choices(conversation.language)},
-        )
-        await self._tell_user(conversation_id, [message])
-        self.hub.publish(DESK, {"type": "queue"})
+
+        async def end(tx, conversation):
+            return await self.gateway.conversations.end(tx, conversation, await tx.agent(staff.id), outcome)
+
+        await self._run(conversation_id, end)
 
     async def offer_choices_to_the_waiting(self, timeout: float) -> int:
         """Users nobody has taken for `timeout` seconds (since the handoff or the last offer) are
         offered to keep waiting, go back to the bot, or leave a message. Returns how many."""
-        now = datetime.now(UTC)
-        offered = 0
-        for conversation, handoff, claim, _, ticket in await self.store.queue():
-            if claim is not None or ticket is not None:
-                continue
-            since = _aware(handoff.created_at)
-            for message in await self.store.messages(conversation.id):
-                if (message.data or {}).get("kind") == "queue_timeout":
-                    since = max(since, _aware(message.created_at))
-            if (now - since).total_seconds() < timeout:
-                continue
-            language = conversation.language
-            notice = Message(
-                role="system",
-                channel=conversation.channel,
-                text=reply("queue_timeout", language),
-                data={"kind": "queue_timeout", "choices": waiting_choices(language)},
-            )
-            await self._tell_user(conversation.id, [notice])
-            offered += 1
-        return offered
+        from bot.conversations import QUEUE_TIMEOUT_KIND
 
-    async def _require_owner(self, conversation_id: str, staff: Staff) -> None:
-        state = await self.store.open_handoff(conversation_id)
-        if state is None or state[1] is None or state[1].agent_id != staff.id or state[1].ended_at is not None:
-            raise Forbidden("take the conversation first: only its agent can write to the user")
-
-    async def _tell_user(self, conversation_id: str, messages: list[Message]) -> None:
-        """Store, then deliver in the user's channel; the desk's pages get the event too."""
-        async with self.app.state.gateway.lock(conversation_id):
-            await self.store.add_messages(conversation_id, messages)
-        frames = [message_json(m) for m in messages]
-        self.hub.publish(conversation_topic(conversation_id), {"type": "push", "messages": frames})
-        self.hub.publish(DESK, {"type": "message", "conversation_id": conversation_id})
-        telegram = self.app.state.telegram
-        if telegram is not None and (chat_id := telegram.chat_of(conversation_id)) is not None:
-            bot_messages = [
-                BotMessage(text=m.text, title=(m.data or {}).get("agent"), choices=(m.data or {}).get("choices") or [])
-                for m in messages
-            ]
-            await telegram.deliver(chat_id, BotReply(bot_messages))
+        async with self.store.transaction() as tx:
+            due = await tx.waited_too_long(timedelta(seconds=timeout), QUEUE_TIMEOUT_KIND)
+        for conversation, _ in due:
+            await self.gateway.run(conversation.id, self.gateway.conversations.offer_choices)
+        return len(due)
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -280,17 +250,23 @@ async def close(request: Request) -> JSONResponse:
 @requires(*AGENT_ROLES)
 async def search(request: Request) -> JSONResponse:
     query = request.query_params.get("q", "").strip()[:500]
-    language = request.query_params.get("language", "en")
-    if language not in ("en", "zh"):
-        raise InvalidRequest("'language' must be en or zh")
+    language = request.query_params.get("language", "all")
+    if language not in ("all", *LANGUAGES):
+        raise InvalidRequest(f"'language' must be all, {' or '.join(LANGUAGES)}")
     if not query:
         return JSONResponse({"results": []})
+    languages = LANGUAGES if language == "all" else (language,)
     try:
-        results = await request.app.state.rasa.search(query, language, k=5)
+        found = [
+            {**result, "language": each}
+            for each in languages
+            for result in await request.app.state.rasa.search(query, each, k=5)
+        ]
     except RasaUnavailable as exc:
         logger.warning("%s", exc)
         return JSONResponse({"error": {"code": "search_unavailable", "message": "search is unavailable"}}, 503)
-    return JSONResponse({"results": results})
+    # Both languages' articles, best first: an agent may answer in the user's language from either.
+    return JSONResponse({"results": sorted(found, key=lambda r: -r["score"])[:5]})
 
 
 async def desk_socket(websocket: WebSocket) -> None:

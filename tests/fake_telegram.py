@@ -6,8 +6,12 @@ this instead (its base_url). It behaves like the parts of the Bot API Touchpoint
 - getUpdates long-polls, honours `offset` (confirming everything before it) and `timeout`;
 - sendMessage checks what Telegram checks: text of 1-4096 characters after HTML parsing,
   well-formed HTML with Telegram's tags only, and button data of at most 64 bytes;
-- failures on demand: `fail_next("sendMessage", 429, retry_after=1)`, or a 502.
-Tests read what the bot did from `calls` and `sent`.
+- editMessageReplyMarkup knows each sent message's keyboard: removing one that is already gone
+  is Telegram's 400 "message is not modified";
+- setMyCommands checks command names and descriptions and keeps the menu per language;
+- failures on demand: `fail_next("sendMessage", 429, retry_after=1)`, a 502, or a 400 with
+  Telegram's description.
+Tests read what the bot did from `calls`, `sent` and `commands`.
 """
 
 from __future__ import annotations
@@ -99,6 +103,8 @@ class FakeTelegram:
         self._updates: list[dict[str, Any]] = []
         self._confirmed = 0  # updates with ids below this were confirmed by an offset
         self._failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._keyboards: dict[tuple[int, int], dict[str, Any] | None] = {}  # (chat, message id): markup
+        self.commands: dict[str | None, list[dict[str, str]]] = {}  # language code (None: default): menu
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self._lock = threading.Condition()
@@ -130,8 +136,17 @@ class FakeTelegram:
             self._lock.notify_all()
         return update
 
-    def fail_next(self, method: str, status: int, *, retry_after: int | None = None, times: int = 1) -> None:
-        body: dict[str, Any] = {"ok": False, "error_code": status, "description": _DESCRIPTIONS.get(status, "Error")}
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        description: str | None = None,
+        times: int = 1,
+    ) -> None:
+        description = description or _DESCRIPTIONS.get(status, "Error")
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
             body["description"] = f"Too Many Requests: retry after {retry_after}"
@@ -150,6 +165,9 @@ class FakeTelegram:
 
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
 
     def wait_for(self, predicate, timeout: float = 60.0, what: str = "the bot"):
         """Wait until predicate() is truthy; return its value."""
@@ -263,12 +281,14 @@ class FakeTelegram:
             return BOT_USER
         if method in ("deleteWebhook", "setWebhook", "sendChatAction", "answerCallbackQuery"):
             return True
+        if method == "setMyCommands":
+            return self._set_my_commands(params)
         if method == "getUpdates":
             return self._get_updates(params)
         if method == "sendMessage":
             return self._send_message(params)
         if method == "editMessageReplyMarkup":
-            return True
+            return self._edit_reply_markup(params)
         raise ValueError(f"method {method} is not supported by the fake")
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -299,6 +319,8 @@ class FakeTelegram:
         message_id = next(self._ids)
         params["message_id"] = message_id
         params["shown"] = shown
+        with self._lock:
+            self._keyboards[int(params["chat_id"]), message_id] = params.get("reply_markup")
         return {
             "message_id": message_id,
             "date": int(time.time()),
@@ -306,6 +328,42 @@ class FakeTelegram:
             "from": BOT_USER,
             "text": shown,
         }
+
+    def _edit_reply_markup(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, message_id = int(params.get("chat_id") or 0), int(params.get("message_id") or 0)
+        markup = params.get("reply_markup") or None
+        with self._lock:
+            if (chat_id, message_id) not in self._keyboards:
+                raise ValueError("message to edit not found")
+            if self._keyboards[chat_id, message_id] == markup:
+                raise ValueError(NOT_MODIFIED)
+            self._keyboards[chat_id, message_id] = markup
+        return {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": BOT_USER,
+            "text": "",
+            **({"reply_markup": markup} if markup else {}),
+        }
+
+    def _set_my_commands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise ValueError("BOT_COMMANDS_TOO_MUCH" if isinstance(commands, list) else "commands must be a list")
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+                raise ValueError("BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
+                raise ValueError("BOT_COMMAND_DESCRIPTION_INVALID")
+        language = params.get("language_code") or None
+        if language is not None and not re.fullmatch(r"[a-z]{2}", str(language)):
+            raise ValueError("LANG_CODE_INVALID")
+        if (params.get("scope") or {"type": "default"}) != {"type": "default"}:
+            raise ValueError("only the default scope is supported by the fake")
+        with self._lock:
+            self.commands[language] = commands
+        return True
 
     @staticmethod
     def _respond(request: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
@@ -318,4 +376,14 @@ class FakeTelegram:
             request.wfile.write(data)
 
 
-_DESCRIPTIONS = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway"}
+_DESCRIPTIONS = {
+    400: "Bad Request",
+    413: "Request Entity Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly the same "
+    "as a current content and reply markup of the message"
+)

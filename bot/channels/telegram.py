@@ -7,9 +7,13 @@ database before it is handled (Telegram redelivers webhooks it thinks failed), a
 again only when the gateway could not take the message, so the redelivery is handled.
 
 Replies go out in HTML parse mode, split under Telegram's 4096-character limit, with the
-answer's choices and "helpful / not helpful" as inline keyboards. A send that Telegram refused
-with 429 (retry_after) or that never reached it is retried; one that may have arrived (the
-response timed out) is not, since Telegram has no way to deduplicate a sendMessage.
+answer's choices and "helpful / not helpful" as inline keyboards; a keyboard is used once, so a
+double tap is one press. A call that Telegram refused with 429 (retry_after), failed with a 5xx
+or that never reached it is retried; one it refused with another 4xx is not (it would be refused
+again), nor one that may have arrived (the response timed out), since Telegram has no way to
+deduplicate a sendMessage.
+
+At start the bot fills Telegram's "/" menu with its commands, in English and in Chinese.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 # Opt in to timedelta time periods now (PTB 22 warns on the int form, which v23 drops).
@@ -29,28 +34,19 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 import httpx  # noqa: E402
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User  # noqa: E402
 from telegram.constants import ChatAction, ChatType, InlineKeyboardButtonLimit, MessageLimit, ParseMode  # noqa: E402
-from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError  # noqa: E402
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, TypeHandler  # noqa: E402
 from telegram.request import HTTPXRequest  # noqa: E402
 
 from bot.channels.formatting import split_text, to_telegram_html  # noqa: E402
-from bot.gateway import (  # noqa: E402
-    BUTTON_PAYLOADS,
-    GREET,
-    HELPFUL,
-    NOT_HELPFUL,
-    REQUEST_HUMAN,
-    BotMessage,
-    BotReply,
-    Gateway,
-    InvalidMessage,
-    clean_text,
-    typed_text,
-)
+from bot.gateway import Gateway  # noqa: E402
 from bot.locks import KeyedLock  # noqa: E402
-from bot.replies import reply as canned_reply  # noqa: E402
+from bot.messages import InvalidMessage, clean_text, typed_text  # noqa: E402
+from bot.replies import BotMessage, BotReply, bot_message  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.store import Conversation, Store  # noqa: E402
+from bot.strings import text as canned_reply  # noqa: E402
+from bot.vocabulary import BUTTON_PAYLOADS, GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, choice_payload  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +55,14 @@ SEND_ATTEMPTS = 5
 TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
+# The "/" menu, per language; the first is the default (clients in any other language).
+COMMANDS = {
+    "en": {"start": "Start again", "human": "Talk to a person", "help": "What I can help with"},
+    "zh": {"start": "重新开始", "human": "转人工客服", "help": "查看使用说明"},
+}
+# The 4xx statuses PTB raises its own errors for (BadRequest, InvalidToken, Forbidden, Conflict,
+# RetryAfter); any other it raises as a NetworkError, as it does a 5xx.
+PTB_CLIENT_ERRORS = {400, 401, 403, 404, 409, 429}
 
 
 T = TypeVar("T")
@@ -93,8 +97,6 @@ def payload_from_callback(data: str) -> str | None:
     if data in BUTTON_PAYLOADS:
         return data
     if data.startswith(CHOICE_PREFIX) and len(data) > len(CHOICE_PREFIX):
-        from actions.answer import choice_payload
-
         return choice_payload(data[len(CHOICE_PREFIX) :])
     return None
 
@@ -119,8 +121,8 @@ def render(reply: BotReply) -> list[Outgoing]:
         if message.rateable:
             rows.append(
                 [
-                    InlineKeyboardButton(canned_reply("helpful", reply.language), callback_data=HELPFUL),
-                    InlineKeyboardButton(canned_reply("not_helpful", reply.language), callback_data=NOT_HELPFUL),
+                    InlineKeyboardButton(canned_reply("button_helpful", reply.language), callback_data=HELPFUL),
+                    InlineKeyboardButton(canned_reply("button_not_helpful", reply.language), callback_data=NOT_HELPFUL),
                 ]
             )
         title = f"**{message.title}**\n\n" if message.title else ""
@@ -140,9 +142,30 @@ def may_have_arrived(error: TelegramError) -> bool:
     )
 
 
+def worth_retrying(error: NetworkError) -> bool:
+    """A 5xx or a request that never reached Telegram; not a 400 (PTB's BadRequest is a
+    NetworkError too), which would be refused again, nor a request that may have been carried out."""
+    return not isinstance(error, BadRequest) and not may_have_arrived(error)
+
+
 def seconds(period: timedelta | float) -> float:
     """retry_after is a timedelta with PTB_TIMEDELTA=true (our default), else a number."""
     return period.total_seconds() if isinstance(period, timedelta) else float(period)
+
+
+class ClientError(TelegramError):
+    """Telegram refused the request with a 4xx PTB has no error class for."""
+
+
+class TelegramRequest(HTTPXRequest):
+    """PTB's HTTPX request, but a 4xx is never a NetworkError: PTB raises one for a 4xx it has no
+    class for (413, say) as for a 502, and only the 502 is worth sending again."""
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, payload = await super().do_request(*args, **kwargs)
+        if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR and status not in PTB_CLIENT_ERRORS:
+            raise ClientError(f"Telegram refused the request ({status}): {payload[:500].decode(errors='replace')}")
+        return status, payload
 
 
 class ChatOrderedUpdates(BaseUpdateProcessor):
@@ -171,6 +194,8 @@ class ChatOrderedUpdates(BaseUpdateProcessor):
 
 
 class TelegramChannel:
+    name = CHANNEL
+
     def __init__(self, settings: Settings, gateway: Gateway, store: Store):
         if not settings.telegram_token:
             raise ValueError("TelegramChannel needs TELEGRAM_TOKEN")
@@ -185,13 +210,15 @@ class TelegramChannel:
             .token(settings.telegram_token)
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_api_url.replace("/bot", "/file/bot"))
-            .request(HTTPXRequest(connection_pool_size=32, connect_timeout=5.0, read_timeout=20.0, write_timeout=20.0))
+            .request(
+                TelegramRequest(connection_pool_size=32, connect_timeout=5.0, read_timeout=20.0, write_timeout=20.0)
+            )
             .concurrent_updates(ChatOrderedUpdates())
         )
         if self.webhook:
             builder = builder.updater(None)
         else:
-            builder = builder.get_updates_request(HTTPXRequest(connect_timeout=5.0, read_timeout=30.0))
+            builder = builder.get_updates_request(TelegramRequest(connect_timeout=5.0, read_timeout=30.0))
         self.application: Application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
@@ -216,6 +243,22 @@ class TelegramChannel:
             await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         await self.application.start()
         logger.info("Telegram bot %s started (%s)", self._bot_id, "webhook" if self.webhook else "long polling")
+        await self._register_commands()
+
+    async def _register_commands(self) -> None:
+        """Fill Telegram's "/" menu: the first language's descriptions for every client, each
+        other's for clients in that language. The menu is a convenience (the commands work
+        without it), so a failure is logged and the bot runs on."""
+        default = next(iter(COMMANDS))
+        for language, commands in COMMANDS.items():
+            try:
+                await self._send(
+                    lambda language=language, commands=commands: self.bot.set_my_commands(
+                        list(commands.items()), language_code=None if language == default else language
+                    )
+                )
+            except TelegramError as exc:
+                logger.warning("Could not register the bot's commands (%s): %s", language, exc)
 
     async def stop(self) -> None:
         if self.application.updater and self.application.updater.running:
@@ -250,9 +293,17 @@ class TelegramChannel:
             await self._store.release_event(key)
             raise
         if reply is not None:
-            await self.deliver(chat.id, reply)
+            await self.send_reply(chat.id, reply)
 
-    async def deliver(self, chat_id: int, reply: BotReply) -> None:
+    async def deliver(self, conversation: Conversation, messages: Sequence[Any]) -> None:
+        """The Channel interface: stored messages (an agent's reply, a notice) to the user's chat."""
+        chat_id = chat_of(conversation.id)
+        if chat_id is None:
+            logger.warning("%s is not a Telegram conversation; not delivered", conversation.id)
+            return
+        await self.send_reply(chat_id, BotReply([bot_message(m) for m in messages], language=conversation.language))
+
+    async def send_reply(self, chat_id: int, reply: BotReply) -> None:
         """Send a reply, piece by piece; a piece Telegram never received is retried, so none is
         doubled; a piece that failed for good is logged and the rest still go."""
         for message in render(reply):
@@ -292,29 +343,48 @@ class TelegramChannel:
             return await self._gateway.say(chat, CHANNEL, message.text, "telegram_help", language or "en")
         text = typed_text(message.text)
         try:
-            return await self._gateway.handle(chat, text, CHANNEL, language=language)
+            name = message.from_user.full_name if message.from_user else None
+            return await self._gateway.handle(chat, text, CHANNEL, language=language, user_name=name)
         except InvalidMessage as exc:
             logger.info("Message in chat %s refused: %s", message.chat_id, exc)
             key = "too_long" if clean_text(text) else "no_words"
             return await self._gateway.say(chat, CHANNEL, f"[refused: {exc}]", key, language or "en")
 
     async def _on_button(self, update: Update) -> BotReply | None:
+        """One press per keyboard: the first press on a keyboard is handled and the keyboard
+        removed; a second (a double tap, or a client that still shows it) is answered as expired.
+        Raises, with the keyboard unclaimed again, when the gateway could not take the press."""
         query = update.callback_query
         payload = payload_from_callback(query.data or "")
+        message = query.message if isinstance(query.message, Message) else None
+        key = self._keyboard_key(message) if message else None
+        fresh = payload is not None and key is not None and await self._store.claim_event(key)
         language = user_language(query.from_user) or "en"
         with contextlib.suppress(TelegramError):
-            await self._send(lambda: query.answer(None if payload else canned_reply("button_expired", language)))
-        if payload is None or not isinstance(query.message, Message):
+            await self._send(lambda: query.answer(None if fresh else canned_reply("button_expired", language)))
+        if not fresh:
+            logger.info(
+                "Button %r in chat %s is expired or its keyboard was used", query.data, update.effective_chat.id
+            )
             return None
-        keyboard = query.message.reply_markup.inline_keyboard if query.message.reply_markup else ()
+        keyboard = message.reply_markup.inline_keyboard if message.reply_markup else ()
         pressed = next((b.text for row in keyboard for b in row if b.callback_data == query.data), None)
-        # One press per keyboard: the buttons go once used.
         with contextlib.suppress(TelegramError):
-            await self._send(lambda: query.message.edit_reply_markup(None))
-        chat = conversation_id(query.message.chat.id)
-        return await self._gateway.handle(
-            chat, payload, CHANNEL, language=user_language(query.from_user), display=pressed
-        )
+            await self._send(lambda: message.edit_reply_markup(None))
+        try:
+            return await self._gateway.handle(
+                conversation_id(message.chat.id),
+                payload,
+                CHANNEL,
+                language=user_language(query.from_user),
+                display=pressed,
+            )
+        except Exception:
+            await self._store.release_event(key)
+            raise
+
+    def _keyboard_key(self, message: Message) -> str:
+        return f"{CHANNEL}:{self._bot_id}:keyboard:{message.chat.id}:{message.message_id}"
 
     @contextlib.asynccontextmanager
     async def _typing(self, chat_id: int):
@@ -333,14 +403,15 @@ class TelegramChannel:
                 await task
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()`, retried while Telegram refused it (429) or never got it; the last failure raises."""
+        """`call()`, retried while Telegram asks to wait (429), failed (5xx) or never got it; any
+        other refusal raises at once, and the last failure raises."""
         for attempt in range(1, SEND_ATTEMPTS):
             try:
                 return await call()
             except RetryAfter as exc:
                 delay = seconds(exc.retry_after)
-            except NetworkError as exc:  # also TimedOut
-                if may_have_arrived(exc):
+            except NetworkError as exc:  # a 5xx, a connection failure, TimedOut; BadRequest too
+                if not worth_retrying(exc):
                     raise
                 delay = min(0.5 * 2**attempt, 30.0)
             logger.warning("Telegram call failed (attempt %d); retrying in %.1f s", attempt, delay)
@@ -358,7 +429,7 @@ class TelegramChannel:
             if chat is not None and chat.type == ChatType.PRIVATE:
                 language = user_language(update.effective_user) or "en"
                 fallback = BotReply([BotMessage(canned_reply("service_error", language))], language=language)
-                await self.deliver(chat.id, fallback)
+                await self.send_reply(chat.id, fallback)
 
     async def _on_error(self, update: object, context: Any) -> None:
         logger.error("Telegram update %r failed", getattr(update, "update_id", update), exc_info=context.error)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -37,8 +38,11 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.gateway import BUTTON_PAYLOADS, GREET, BotReply, InvalidMessage, checked_text, typed_text
+from bot import vocabulary
 from bot.hub import conversation_topic
+from bot.messages import MAX_TEXT, InvalidMessage, checked_text, typed_text
+from bot.replies import BotReply
+from bot.strings import widget_strings
 from knowledge_base.articles import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -47,7 +51,6 @@ CHANNEL = "web"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-CHOICE_PATTERN = re.compile(r'/choose_article\{"article_id":"[a-z0-9-]{1,120}"\}')
 MAX_LABEL = 200
 
 
@@ -59,17 +62,14 @@ def conversation_for(session: str) -> str:
     return f"{CHANNEL}:{hashlib.sha256(session.encode()).hexdigest()[:32]}"
 
 
-def valid_button(payload: str) -> bool:
-    return payload in (GREET, *BUTTON_PAYLOADS) or CHOICE_PATTERN.fullmatch(payload) is not None
-
-
 def reply_frame(client_id: str, reply: BotReply) -> dict[str, Any]:
     return {
         "type": "reply",
         "id": client_id,
-        "messages": [{"role": "bot", **m.as_json(), "handoff": reply.handoff} for m in reply.messages],
+        "messages": [{"role": "bot", **m.as_json()} for m in reply.messages],
         "handoff": reply.handoff,
         "language": reply.language,
+        "state": reply.state,
     }
 
 
@@ -148,7 +148,7 @@ class WidgetSession:
             await self.message(_client_id(data), typed_text(text), display=None)
         elif kind == "button":
             payload, label = data.get("payload"), data.get("label")
-            if not isinstance(payload, str) or not valid_button(payload):
+            if not isinstance(payload, str) or not vocabulary.is_button(payload):
                 raise ProtocolError("unknown button")
             display = label[:MAX_LABEL] if isinstance(label, str) else ""
             await self.message(_client_id(data), payload, display=display)
@@ -174,7 +174,7 @@ class WidgetSession:
                 "type": "session",
                 "session": session,
                 "language": self.language,
-                "status": conversation.status if conversation else "bot",
+                "state": conversation.state if conversation else "bot",
                 "messages": await self.app.state.gateway.history(self.conversation_id),
             }
         )
@@ -221,9 +221,20 @@ async def widget_socket(websocket: WebSocket) -> None:
         await WidgetSession(websocket).run()
 
 
+CONFIG_PLACEHOLDER = "/*TOUCHPOINT_CONFIG*/null"
+
+
+@functools.cache
+def widget_source() -> str:
+    """widget.js with the texts of every language and the limits written in."""
+    config = {"strings": widget_strings(), "limits": {"max_text": MAX_TEXT}}
+    source = (STATIC / "widget.js").read_text(encoding="utf-8")
+    return source.replace(CONFIG_PLACEHOLDER, json.dumps(config, ensure_ascii=False))
+
+
 async def widget_script(request: Request) -> Response:
-    return FileResponse(
-        STATIC / "widget.js",
+    return Response(
+        widget_source(),
         media_type="text/javascript; charset=utf-8",
         headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
     )

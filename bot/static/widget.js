@@ -18,24 +18,11 @@
   var storageKey = "touchpoint:" + server.host;
   var config = script.dataset;
 
-  var TEXT = {
-    en: {
-      open: "Chat with us", close: "Close chat", title: config.title || "Help", placeholder: "Type your question…",
-      send: "Send", helpful: "👍 Helpful", notHelpful: "👎 Not helpful", rated: "Thanks for the feedback",
-      typing: "The assistant is typing", offline: "Offline: messages will be sent when the connection is back.",
-      pending: "Not sent yet", handoff: "A person from our support team is taking over this chat.",
-      tooLong: "the message is longer than 4096 characters; please shorten it",
-      switchTo: "中文", switchLabel: "切换到中文", source: "From: ", error: "Not sent: ",
-    },
-    zh: {
-      open: "在线咨询", close: "关闭对话", title: config.title || "帮助", placeholder: "请输入您的问题…",
-      send: "发送", helpful: "👍 有帮助", notHelpful: "👎 没帮助", rated: "感谢您的反馈",
-      typing: "助手正在输入", offline: "网络已断开：恢复连接后会自动发送消息。",
-      pending: "尚未发送", handoff: "客服人员正在接手这段对话。",
-      tooLong: "消息超过4096个字符，请缩短后再发送",
-      switchTo: "English", switchLabel: "Switch to English", source: "来自：", error: "未发送：",
-    },
-  };
+  // Texts and limits come from the server (bot/strings, bot/messages), written in when it serves
+  // this script, so the widget says what every other channel says.
+  var CONFIG = /*TOUCHPOINT_CONFIG*/null;
+  var TEXT = CONFIG.strings;
+  var MAX_TEXT = CONFIG.limits.max_text; // characters, as the server counts them
 
   // The session and the language choice are shared by the site's tabs (localStorage); each tab
   // keeps its own unsent messages (sessionStorage survives a reload of that tab), so two tabs
@@ -102,6 +89,10 @@
     ".bot .title{display:block;font-weight:600;margin-bottom:4px}",
     ".bot.agent{background:#ecfdf3;border-color:#abefc6}.bot .who{display:block;font-size:12px;color:#067647;font-weight:600}",
     ".bot ul{margin:4px 0;padding-left:20px;white-space:normal}",
+    ".bot .table{overflow-x:auto;margin:4px 0;white-space:normal}",
+    ".bot table{border-collapse:collapse;font-size:13px;line-height:1.35}",
+    ".bot th,.bot td{border:1px solid #d8dee4;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}",
+    ".bot th{background:#f6f8fa;font-weight:600}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px;white-space:normal}",
     ".chips button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:16px;padding:4px 10px;cursor:pointer;font-size:13px}",
     ".notice{align-self:center;text-align:center;background:#e8f0fe;color:#1a3d7c;border-radius:8px;padding:8px 12px;font-size:13px}",
@@ -142,7 +133,10 @@
   panel.append(header, status, log, form);
   root.append(bubble, panel);
 
-  function t(key) { return TEXT[state.language][key]; }
+  function t(key) {
+    if (key === "title" && config.title) return config.title;
+    return TEXT[state.language][key].replace("{max_text}", String(MAX_TEXT));
+  }
 
   function applyLanguage() {
     bubble.textContent = t("open");
@@ -159,35 +153,100 @@
   }
 
   // --- rendering ---------------------------------------------------------------------------
-  // Article text: **bold**, `code`, [label](https://…) and "- " lists; the rest is plain text.
+  // Article text: **bold**, `code`, [label](https://…), "- " lists, pipe tables and backslash
+  // escapes (\* shows a plain *, and opens no span); the rest is plain text. Every node is made
+  // here and text goes in as text: nothing an author or a user wrote is parsed as HTML.
+  var ESCAPE = /\\([!-\/:-@\[-`{-~])/g; // any ASCII punctuation, as CommonMark has it
+  function unescape(text) { return text.replace(ESCAPE, "$1"); }
+
   function inline(parent, text) {
-    var pattern = /\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)/g;
+    // An escape, then spans whose text may hold escapes; a code span keeps its backslashes.
+    var pattern = /\\([!-\/:-@\[-`{-~])|\*\*((?:\\[^\n]|[^*\\\n])+?)\*\*|`([^`\n]+)`|\[((?:\\[^\n]|[^\]\\\n])+)\]\((https?:\/\/[^)\s]+)\)/g;
     var last = 0, m;
     while ((m = pattern.exec(text))) {
       parent.appendChild(document.createTextNode(text.slice(last, m.index)));
-      if (m[1] !== undefined) parent.appendChild(el("strong", {}, m[1]));
-      else if (m[2] !== undefined) parent.appendChild(el("code", {}, m[2]));
-      else parent.appendChild(el("a", { href: m[4], target: "_blank", rel: "noopener noreferrer" }, m[3]));
+      if (m[1] !== undefined) parent.appendChild(document.createTextNode(m[1]));
+      else if (m[2] !== undefined) parent.appendChild(el("strong", {}, unescape(m[2])));
+      else if (m[3] !== undefined) parent.appendChild(el("code", {}, m[3]));
+      else parent.appendChild(el("a", { href: m[5], target: "_blank", rel: "noopener noreferrer" }, unescape(m[4])));
       last = pattern.lastIndex;
     }
     parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // GitHub's pipe tables: a header row, a delimiter row (|---|:--:|) with as many cells, then
+  // body rows up to a blank line or a line without a pipe. An escaped \| is a pipe in its cell.
+  var DELIMITER_ROW = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+  function hasPipe(line) { return /(^|[^\\])\|/.test(line); }
+  function cells(row) {
+    row = row.trim();
+    if (row.charAt(0) === "|") row = row.slice(1);
+    if (/(^|[^\\])\|$/.test(row)) row = row.slice(0, -1);
+    var out = [], cell = "";
+    for (var i = 0; i < row.length; i++) {
+      var c = row.charAt(i);
+      if (c === "\\" && row.charAt(i + 1) === "|") { cell += "|"; i++; }
+      else if (c === "|") { out.push(cell.trim()); cell = ""; }
+      else cell += c;
+    }
+    out.push(cell.trim());
+    return out;
+  }
+  function startsTable(header, delimiter) {
+    return hasPipe(header) && delimiter.indexOf("|") >= 0 && DELIMITER_ROW.test(delimiter) &&
+      cells(header).length === cells(delimiter).length;
+  }
+  function alignment(delimiterCell) {
+    var left = delimiterCell.charAt(0) === ":", right = delimiterCell.slice(-1) === ":";
+    return left && right ? "center" : right ? "right" : "";
+  }
+
+  function table(header, aligns, rows) {
+    var wrap = el("div", { class: "table" }); // scrolls sideways when a table is wider than the panel
+    var node = el("table"), head = el("thead"), body = el("tbody"), tr = el("tr");
+    function cell(tag, text, column) {
+      var c = el(tag, tag === "th" ? { scope: "col" } : {});
+      if (aligns[column]) c.style.textAlign = aligns[column];
+      inline(c, text);
+      return c;
+    }
+    header.forEach(function (text, column) { tr.appendChild(cell("th", text, column)); });
+    head.appendChild(tr);
+    rows.forEach(function (row) {
+      var line = el("tr");
+      header.forEach(function (_, column) { line.appendChild(cell("td", row[column] || "", column)); });
+      body.appendChild(line);
+    });
+    node.append(head, body);
+    wrap.appendChild(node);
+    return wrap;
+  }
+
   function articleBody(text) {
     var body = el("div", { class: "body" });
     var list = null;
-    text.split("\n").forEach(function (line, i, lines) {
+    var lines = text.split("\n");
+    for (var i = 0; i < lines.length; i++) {
+      var line = lines[i];
+      if (i + 1 < lines.length && startsTable(line, lines[i + 1])) {
+        var rows = [], next = i + 2;
+        while (next < lines.length && lines[next].trim() && hasPipe(lines[next])) rows.push(cells(lines[next++]));
+        body.appendChild(table(cells(line), cells(lines[i + 1]).map(alignment), rows));
+        list = null;
+        i = next - 1;
+        continue;
+      }
       var item = /^\s*[-*] (.*)$/.exec(line);
       if (item) {
         if (!list) { list = el("ul"); body.appendChild(list); }
         var li = el("li");
         inline(li, item[1]);
         list.appendChild(li);
-        return;
+        continue;
       }
       list = null;
       inline(body, line + (i < lines.length - 1 ? "\n" : ""));
-    });
+    }
     return body;
   }
 
@@ -220,9 +279,10 @@
         row.appendChild(chip);
       });
       if (rateable) {
-        [["helpful", "/affirm"], ["notHelpful", "/deny"]].forEach(function (pair) {
-          var b = el("button", { type: "button", class: "rate " + pair[0] }, t(pair[0]));
-          b.addEventListener("click", function () { pressButton(pair[1], t(pair[0])); });
+        [["helpful", "/affirm", "button_helpful"], ["notHelpful", "/deny", "button_not_helpful"]].forEach(function (b3) {
+          var label = t(b3[2]);
+          var b = el("button", { type: "button", class: "rate " + b3[0] }, label);
+          b.addEventListener("click", function () { pressButton(b3[1], label); });
           row.appendChild(b);
         });
       }
@@ -236,14 +296,12 @@
     var shown = state.history.filter(function (m) { return !(m.role === "user" && m.display === ""); });
     var lastBot = -1;
     shown.forEach(function (m, i) { if (m.role !== "user") lastBot = i; });
-    var handedOff = false;
     shown.forEach(function (m, i) {
       if (m.role === "user") userBubble(m.display || m.text, false, m.client_id);
       else if (m.role === "system" && !(m.choices && m.choices.length)) {
         log.appendChild(el("div", { class: "notice", role: "status" }, m.text)); // an agent joined or left
       } else {
         botBubble(m, i === lastBot && i === shown.length - 1 && state.outbox.length === 0);
-        if (m.handoff && !handedOff) { log.appendChild(el("div", { class: "notice", role: "status" }, t("handoff"))); handedOff = true; }
       }
     });
     state.outbox.forEach(function (item) { userBubble(item.label || item.text, true, item.id); });
@@ -269,7 +327,6 @@
     flush();
   }
 
-  var MAX_TEXT = 4096; // characters, as the server counts them
 
   function sendText(text) {
     text = text.trim();

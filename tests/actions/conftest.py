@@ -35,11 +35,24 @@ def make_tracker(
     metadata: dict | None = None,
     ranking: list[dict] | None = None,
     previous_action: str | None = None,
+    previous_slots: dict | None = None,
+    asked: str | None = None,
 ) -> Tracker:
     """A tracker as Rasa sends it to the action server, after one user message.
 
-    `previous_action` is the bot's last action before that message (e.g. the answer it rates).
+    `previous_action` is the bot's last action before that message (e.g. the answer it rates),
+    `previous_slots` the slots that action set, and `asked` the user message it replied to.
+    Events are in Rasa's order: user, action_extract_slots, the action, its slots, action_listen.
     """
+    earlier = []
+    if asked is not None:
+        earlier += [
+            {"event": "user", "text": asked, "parse_data": {"text": asked, "intent": {"name": "ask_question"}}},
+            {"event": "action", "name": "action_extract_slots"},
+        ]
+    if previous_action:
+        earlier.append({"event": "action", "name": previous_action})
+        earlier += [{"event": "slot", "name": k, "value": v} for k, v in (previous_slots or {}).items()]
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},
@@ -52,9 +65,10 @@ def make_tracker(
         "slots": {"language": "en", "not_helpful_count": 0, **(slots or {})},
         "latest_message": latest,
         "events": [
-            *([{"event": "action", "name": previous_action}] if previous_action else []),
+            *earlier,
             {"event": "action", "name": "action_listen"},
             {"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}},
+            {"event": "action", "name": "action_extract_slots"},
         ],
         "paused": False,
         "followup_action": None,

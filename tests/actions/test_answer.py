@@ -110,6 +110,7 @@ def test_unknown_chosen_article_says_so_and_never_searches_the_payload(knowledge
     messages, events = run(ActionAnswerQuestion(NoSearch()), tracker, domain)
     assert [m["response"] for m in messages] == ["utter_article_unavailable"]
     assert "utter_article_unavailable" in domain["responses"]
+    assert SlotSet("last_article_id", None) in events  # a "no" now rates no earlier answer
 
 
 def test_choice_payload_is_a_rasa_intent_with_entity():

@@ -13,7 +13,7 @@ from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from tests.databases import database_url
 from tests.fake_rasa import FakeRasa
-from tests.staff import API_TOKEN, AUTHORIZATION
+from tests.staff import API_TOKEN, AUTHORIZATION, TOKEN_HEADER, send, someone_online
 
 ANSWER = {
     "recipient_id": "c1",
@@ -56,16 +56,14 @@ def client(settings, rasa):
         yield client
 
 
-def send(client, text, conversation_id="c1", **extra):
-    return client.post("/api/messages", json={"conversation_id": conversation_id, "text": text, **extra})
-
-
 def test_answer_is_returned_and_both_messages_are_stored(client, rasa):
     rasa.replies.append([ANSWER])
     response = send(client, "how do I turn on roaming")
 
     assert response.status_code == 200
-    assert response.json() == {
+    reply = response.json()
+    assert len(reply.pop("conversation_token")) >= 32  # only with the first reply
+    assert reply == {
         "messages": [
             {
                 "text": "Open the app, go to Services → Roaming.",
@@ -78,31 +76,40 @@ def test_answer_is_returned_and_both_messages_are_stored(client, rasa):
         ],
         "handoff": None,
         "language": "en",
+        "state": "bot",
     }
     assert rasa.sent == [
         {"sender": "c1", "message": "how do I turn on roaming", "metadata": {"language": "en", "channel": "api"}}
     ]
     stored = client.get("/api/conversations/c1").json()
-    assert stored["status"] == "bot"
+    assert stored["state"] == "bot"
     assert [(m["role"], m["article_id"]) for m in stored["messages"]] == [("user", None), ("bot", "roaming-activate")]
 
 
-def test_handoff_marks_the_conversation_and_later_messages_wait_for_a_person(client, rasa):
+def test_with_nobody_online_a_handoff_offers_to_leave_a_message_and_the_bot_stays(client, rasa):
     rasa.replies.append(HANDOFF)
     first = send(client, "转人工").json()
-    assert first["handoff"] == {"reason": "user_request"}
+    assert first["handoff"] == {"reason": "user_request"} and first["state"] == "bot"
     assert rasa.sent[0]["metadata"]["language"] == "zh"
-    assert first["messages"][-1]["text"].startswith("客服人员暂时都不在线。请在这里留言")  # no console is open
+    assert first["messages"][-1]["text"].startswith("客服人员暂时都不在线。您可以留言")  # no console is open
+    assert first["messages"][-1]["choices"] == [{"title": "留言", "payload": "/leave_message"}]
 
-    second = send(client, "还在吗？").json()
-    assert len(rasa.sent) == 1, "a handed-off conversation must not go to the bot"
-    assert second["handoff"] == {"reason": "user_request"}
-    assert second["messages"][0]["text"] == "收到，已为您记录。客服人员会尽快在这里回复您。"
+    rasa.replies.append([ANSWER])
+    second = send(client, "怎么开通漫游").json()
+    assert len(rasa.sent) == 2 and second["handoff"] is None  # no ticket for someone who didn't ask
 
     stored = client.get("/api/conversations/c1").json()
-    assert stored["status"] == "handoff"
-    assert stored["handoff"] == {"reason": "user_request"}
-    assert [m["role"] for m in stored["messages"]] == ["user", "bot", "bot", "user", "bot"]
+    assert stored["state"] == "bot" and stored["handoff"] is None
+
+
+def test_with_an_agent_online_a_handoff_joins_the_queue(client, rasa):
+    someone_online(client)
+    rasa.replies.append(HANDOFF)
+    first = send(client, "I want a person").json()
+    assert first["state"] == "waiting" and first["messages"][-1]["text"] == "You are number 1 in the queue."
+    stored = client.get("/api/conversations/c1").json()
+    assert stored["state"] == "waiting" and stored["handoff"] == {"reason": "user_request"}
+    assert [m["role"] for m in stored["messages"]] == ["user", "bot", "system"]
 
 
 def test_rasa_down_gives_a_polite_reply_in_the_users_language_and_hands_off(client, rasa):
@@ -112,7 +119,7 @@ def test_rasa_down_gives_a_polite_reply_in_the_users_language_and_hands_off(clie
     assert reply["messages"][0]["text"].startswith("抱歉")
     stored = client.get("/api/conversations/c1").json()
     assert stored["messages"][0]["text"] == "我的宽带断了"
-    assert stored["status"] == "handoff"
+    assert reply["messages"][-1]["choices"][0]["payload"] == "/leave_message"  # nobody online: offered
 
 
 @pytest.mark.parametrize(
@@ -216,9 +223,30 @@ def test_conversation_survives_an_app_restart(settings, rasa):
     with TestClient(app()) as first:
         send(first, "roaming please")
     with TestClient(app(), headers=AUTHORIZATION) as second:
+        second.conversation_tokens = first.conversation_tokens
         send(second, "and the rates?")
         stored = second.get("/api/conversations/c1").json()
     assert [m["text"] for m in stored["messages"] if m["role"] == "user"] == ["roaming please", "and the rates?"]
+
+
+def test_only_the_holder_of_the_conversation_token_can_post_or_read(settings, rasa):
+    http = httpx.AsyncClient(transport=httpx.MockTransport(rasa))
+    app = create_app(settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=http))
+    rasa.replies.extend([[ANSWER], [ANSWER], [ANSWER]])
+    with TestClient(app) as client:
+        token = send(client, "roaming please").json()["conversation_token"]
+        body = {"conversation_id": "c1", "text": "let me in"}
+        for headers in ({}, {TOKEN_HEADER: "x" * 32}):
+            refused = client.post("/api/messages", json=body, headers=headers)
+            assert refused.status_code == 403 and TOKEN_HEADER in refused.json()["error"]["message"]
+            assert client.get("/api/conversations/c1", headers=headers).status_code in (401, 403)
+        assert client.post("/api/messages", json=body, headers={TOKEN_HEADER: token}).status_code == 200
+        mine = client.get("/api/conversations/c1", headers={TOKEN_HEADER: token})
+        assert mine.status_code == 200 and [m["text"] for m in mine.json()["messages"] if m["role"] == "user"] == [
+            "roaming please",
+            "let me in",
+        ]
+        assert "conversation_token" not in client.post("/api/messages", json=body, headers={TOKEN_HEADER: token}).json()
 
 
 def test_emoji_or_punctuation_alone_gets_asked_for_words_without_the_bot(client, rasa):

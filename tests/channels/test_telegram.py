@@ -3,9 +3,11 @@ server over HTTP; Rasa is replaced at the transport. Long polling and the webhoo
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from bot.app import create_app
@@ -13,11 +15,12 @@ from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from tests import databases
 from tests.fake_rasa import FakeRasa, transport_client
-from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.fake_telegram import NOT_MODIFIED, TOKEN, FakeTelegram
 from tests.staff import API_TOKEN, AUTHORIZATION
 
 CHAT = 4242
 SECRET = "s3cret_webhook-token"
+EXPIRED = "This button is no longer available."
 LONG_BODY = " ".join(f"**Step {i}:** open the app and check the roaming settings page carefully." for i in range(90))
 
 
@@ -80,11 +83,13 @@ def make_settings(tmp_path, telegram, database_url="", **extra) -> Settings:
     )
 
 
-def start_app(settings: Settings, rasa: FakeRasa) -> TestClient:
+def start_app(settings: Settings, rasa: FakeRasa, **options) -> TestClient:
+    """A client for the app; use it in one `with` block, so that every request runs on the
+    app's event loop (a database pool belongs to the loop it was made on)."""
     app = create_app(
         settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
     )
-    return TestClient(app, headers=AUTHORIZATION)
+    return TestClient(app, headers=AUTHORIZATION, **options)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -98,6 +103,23 @@ def polling(tmp_path, telegram, rasa, database_url):
     with start_app(make_settings(tmp_path, telegram, database_url), rasa) as client:
         telegram.wait_for(lambda: "getUpdates" in telegram.methods(), what="polling to start")
         yield client
+
+
+@contextlib.contextmanager
+def messages_cannot_be_stored(store):
+    """The database refuses to store messages (as one that went away would) while the rest of it,
+    the channel's record of handled updates included, still works. Done at the engine, below
+    the Store's methods."""
+
+    def refuse(connection, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO MESSAGES"):
+            raise OSError("database went away")
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", refuse)
 
 
 def conversation(client) -> dict:
@@ -182,10 +204,39 @@ def test_a_button_this_bot_never_sent_is_answered_as_expired(polling, telegram, 
     telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
     [answer] = telegram.wait_for_messages(CHAT, 1)
     telegram.push(telegram.button_update(CHAT, answer, "/restart_everything"))
-    answered = telegram.wait_for(lambda: [c for c in telegram.calls if c.method == "answerCallbackQuery"])
-    assert answered[0].params["text"] == "This button is no longer available."
+    answered = telegram.wait_for(lambda: telegram.calls_to("answerCallbackQuery"))
+    assert answered[0].params["text"] == EXPIRED
     time.sleep(0.3)
     assert len(rasa.sent) == 1
+
+
+def test_a_double_tap_on_a_keyboard_is_handled_once(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    telegram.push(telegram.button_update(CHAT, answer, "/deny"))
+    telegram.push(telegram.button_update(CHAT, answer, "a:roaming-rates"))  # the same keyboard, again
+    answered = telegram.wait_for(lambda: (a := telegram.calls_to("answerCallbackQuery")) and len(a) == 2 and a)
+    assert [a.params.get("text") for a in answered] == [None, EXPIRED]  # every press is answered
+    telegram.wait_for_messages(CHAT, 2)
+    time.sleep(0.5)
+    assert len(telegram.sent(CHAT)) == 2  # the answer and one reply to the press
+    assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?", "/deny"]
+    assert len(telegram.calls_to("editMessageReplyMarkup")) == 1
+
+
+def test_a_keyboard_that_is_already_gone_is_not_edited_again_and_the_press_is_handled_once(polling, telegram, rasa):
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    [answer] = telegram.wait_for_messages(CHAT, 1)
+    telegram.fail_next("editMessageReplyMarkup", 400, description=f"Bad Request: {NOT_MODIFIED}")
+    telegram.push(telegram.button_update(CHAT, answer, "a:roaming-rates"))
+    _, reply = telegram.wait_for_messages(CHAT, 2, timeout=5)  # not after 15 s of retries
+    time.sleep(1.5)  # a retry would come after 1 s
+    assert [c.params.get("failed") for c in telegram.calls_to("editMessageReplyMarkup")] == [400]
+    assert len(telegram.sent(CHAT)) == 2
+    assert [s["message"] for s in rasa.sent] == [
+        "How do I turn on roaming?",
+        '/choose_article{"article_id":"roaming-rates"}',
+    ]
 
 
 def test_duplicate_update_is_handled_once(polling, telegram, rasa):
@@ -219,18 +270,64 @@ def test_server_errors_are_retried_without_duplicating(polling, telegram, rasa):
     assert len(telegram.sent(CHAT)) == 1
 
 
-def test_human_command_hands_off_and_later_messages_wait_for_a_person(polling, telegram, rasa):
+@pytest.mark.parametrize("status", [400, 403, 413])
+def test_a_refused_send_is_not_retried(polling, telegram, rasa, status):
+    telegram.fail_next("sendMessage", status)
+    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+    telegram.wait_for(lambda: telegram.calls_to("sendMessage"), what="the reply")
+    time.sleep(1.5)  # a retry would come after 1 s
+    assert [c.params.get("failed") for c in telegram.calls_to("sendMessage")] == [status]
+    assert conversation(polling)["messages"][-1]["role"] == "bot"  # stored all the same
+
+
+def test_human_command_with_nobody_online_offers_a_message_and_the_user_is_never_trapped(polling, telegram, rasa):
     telegram.push(telegram.text_update(CHAT, "/human"))
-    handoff, position = telegram.wait_for_messages(CHAT, 2)
+    handoff, offer = telegram.wait_for_messages(CHAT, 2)
     assert rasa.sent[0]["message"] == "/request_human"
     assert handoff["shown"] == "Connecting you with a person."
-    assert position["shown"].startswith("Nobody from our support team is online right now.")
-    assert conversation(polling)["status"] == "handoff"
+    assert offer["shown"].startswith("Nobody from our support team is online right now.")
+    assert conversation(polling)["state"] == "bot"  # no ticket unless the user leaves a message
 
+    telegram.push(telegram.button_update(CHAT, offer, "/leave_message"))
+    asked = telegram.wait_for_messages(CHAT, 3)[2]
+    assert asked["shown"].startswith("Please write your message here")
     telegram.push(telegram.text_update(CHAT, "hello? anyone there"))
-    waiting = telegram.wait_for_messages(CHAT, 3)[2]
-    assert waiting["shown"] == "Thanks, we've noted that. Someone from our team will reply here as soon as we can."
-    assert len(rasa.sent) == 1  # the bot is out of the conversation
+    noted = telegram.wait_for_messages(CHAT, 4)[3]
+    assert noted["shown"] == "Thanks, we've noted that. Someone from our team will reply here as soon as we can."
+    assert len(rasa.sent) == 1  # the message is for the team, not the bot
+    assert conversation(polling)["state"] == "ticket"
+
+    telegram.push(telegram.button_update(CHAT, noted, "/back_to_bot"))
+    assert "stays with our team" in telegram.wait_for_messages(CHAT, 5)[4]["shown"]
+    telegram.push(telegram.text_update(CHAT, "how do I turn on roaming"))
+    telegram.wait_for_messages(CHAT, 6)
+    assert len(rasa.sent) == 2 and conversation(polling)["state"] == "bot"
+
+
+def test_commands_are_registered_for_the_menu_in_english_and_chinese(polling, telegram):
+    assert [c.params.get("language_code") for c in telegram.calls_to("setMyCommands")] == [None, "zh"]
+    assert telegram.commands == {
+        None: [
+            {"command": "start", "description": "Start again"},
+            {"command": "human", "description": "Talk to a person"},
+            {"command": "help", "description": "What I can help with"},
+        ],
+        "zh": [
+            {"command": "start", "description": "重新开始"},
+            {"command": "human", "description": "转人工客服"},
+            {"command": "help", "description": "查看使用说明"},
+        ],
+    }
+
+
+def test_a_failure_to_register_the_commands_does_not_stop_the_bot(tmp_path, telegram, rasa):
+    telegram.fail_next("setMyCommands", 400, description="Bad Request: BOT_COMMAND_INVALID")
+    with start_app(make_settings(tmp_path, telegram), rasa):
+        telegram.push(telegram.text_update(CHAT, "/start"))
+        [greeting] = telegram.wait_for_messages(CHAT, 1)
+    assert greeting["shown"] == "Hi! I'm the virtual assistant."
+    assert [c.params.get("failed") for c in telegram.calls_to("setMyCommands")] == [400, None]
+    assert list(telegram.commands) == ["zh"]  # the other language is registered all the same
 
 
 def test_help_lists_the_commands_without_asking_the_bot(polling, telegram, rasa):
@@ -294,13 +391,10 @@ def test_a_photo_gets_asked_for_text(polling, telegram, rasa):
     assert rasa.sent == []
 
 
-def test_a_failure_while_polling_gets_the_polite_reply_not_silence(polling, telegram, rasa, monkeypatch):
-    async def broken(*args, **kwargs):
-        raise OSError("database went away")
-
-    monkeypatch.setattr(polling.app.state.store, "add_messages", broken)
-    telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
-    [reply] = telegram.wait_for_messages(CHAT, 1)
+def test_a_failure_while_polling_gets_the_polite_reply_not_silence(polling, telegram, rasa):
+    with messages_cannot_be_stored(polling.app.state.store):
+        telegram.push(telegram.text_update(CHAT, "How do I turn on roaming?"))
+        [reply] = telegram.wait_for_messages(CHAT, 1)
     assert reply["shown"].startswith("Sorry, I'm having trouble answering right now.")
 
 
@@ -308,15 +402,19 @@ def test_a_failure_while_polling_gets_the_polite_reply_not_silence(polling, tele
 
 
 @pytest.fixture
-def webhook(tmp_path, telegram, rasa, database_url):
-    settings = make_settings(
+def webhook_settings(tmp_path, telegram, database_url) -> Settings:
+    return make_settings(
         tmp_path,
         telegram,
         database_url,
         telegram_webhook_url="https://bot.example.com/telegram/webhook",
         telegram_webhook_secret=SECRET,
     )
-    with start_app(settings, rasa) as client:
+
+
+@pytest.fixture
+def webhook(webhook_settings, rasa):
+    with start_app(webhook_settings, rasa) as client:
         yield client
 
 
@@ -330,6 +428,7 @@ def test_webhook_is_registered_with_its_secret(webhook, telegram):
     assert registration["url"] == "https://bot.example.com/telegram/webhook"
     assert registration["secret_token"] == SECRET
     assert "getUpdates" not in telegram.methods()
+    assert list(telegram.commands) == [None, "zh"]  # the menu too
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong"])
@@ -360,24 +459,28 @@ def test_webhook_is_not_served_when_polling(polling, telegram):
     assert response.status_code == 404
 
 
-def test_webhook_lets_telegram_redeliver_when_the_database_fails(webhook, telegram, rasa, monkeypatch):
-    store = webhook.app.state.store
-    original = store.add_messages
-
-    async def broken(*args, **kwargs):
-        raise OSError("database went away")
-
-    monkeypatch.setattr(store, "add_messages", broken)
-    update = telegram.text_update(CHAT, "How do I turn on roaming?")
-    failing = TestClient(webhook.app, raise_server_exceptions=False, headers=AUTHORIZATION)
-    assert (
-        failing.post("/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code
-        == 500
-    )
-
-    monkeypatch.setattr(store, "add_messages", original)
-    assert post_update(webhook, update).json() == {"ok": True}  # the redelivery is handled
+def test_webhook_lets_telegram_redeliver_when_the_database_fails(webhook_settings, telegram, rasa):
+    # One client for the whole test, so that every request runs on the event loop the app (and
+    # its database pool) started on; server errors come back as 500s, as Telegram would see them.
+    with start_app(webhook_settings, rasa, raise_server_exceptions=False) as client:
+        update = telegram.text_update(CHAT, "How do I turn on roaming?")
+        with messages_cannot_be_stored(client.app.state.store):
+            assert post_update(client, update).status_code == 500
+        response = post_update(client, update)  # Telegram's redelivery
+        assert response.status_code == 200 and response.json() == {"ok": True}
     assert len(telegram.sent(CHAT)) == 1
+
+
+def test_webhook_lets_telegram_redeliver_a_button_press_when_the_database_fails(webhook_settings, telegram, rasa):
+    with start_app(webhook_settings, rasa, raise_server_exceptions=False) as client:
+        assert post_update(client, telegram.text_update(CHAT, "How do I turn on roaming?")).status_code == 200
+        [answer] = telegram.sent(CHAT)
+        press = telegram.button_update(CHAT, answer, "/deny")
+        with messages_cannot_be_stored(client.app.state.store):
+            assert post_update(client, press).status_code == 500
+        assert post_update(client, press).status_code == 200  # the press is not taken as a double tap
+    assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?", "/deny"]
+    assert len(telegram.sent(CHAT)) == 2
 
 
 def test_settings_refuse_a_webhook_without_a_secret(tmp_path):

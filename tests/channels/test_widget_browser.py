@@ -106,10 +106,22 @@ def test_answer_shows_title_choices_and_rating_and_not_helpful_is_sent(page, ras
     expect(page.get_by_role("button", name="👎 Not helpful")).to_have_count(0)  # rating goes once used
 
 
-def test_handoff_shows_a_notice(page):
+def test_with_nobody_online_the_user_may_leave_a_message_and_always_get_back_to_the_bot(page, rasa):
     open_widget(page)
     ask(page, "I want a person")
-    expect(page.locator(".notice")).to_have_text("A person from our support team is taking over this chat.")
+    offer = page.locator(".msg.bot").last
+    expect(offer).to_contain_text("Nobody from our support team is online right now.")
+    offer.get_by_role("button", name="Leave a message").click()
+    expect(page.locator(".msg.bot").last).to_contain_text("Please write your message here")
+    ask(page, "call me on my mobile please")
+    noted = page.locator(".msg.bot").last
+    expect(noted).to_contain_text("Thanks, we've noted that.")
+    sent_to_rasa = len(rasa.sent)
+    noted.get_by_role("button", name="Back to the assistant").click()
+    expect(page.locator(".msg.bot").last).to_contain_text("Your message stays with our team")
+    ask(page, "How do I turn on roaming?")
+    expect(page.locator(".msg.bot .title").last).to_have_text("Turn on international roaming")
+    assert len(rasa.sent) == sent_to_rasa + 1  # the bot has the conversation again
 
 
 def test_messages_sent_offline_are_queued_and_delivered_once_in_order(page, server, rasa):

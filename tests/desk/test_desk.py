@@ -13,11 +13,11 @@ from bot.app import create_app
 from bot.auth import hash_password
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import HandoffAlreadyClaimed, Store
 from tests.channels.test_telegram import bot_reply
 from tests.databases import database_url
 from tests.fake_rasa import FakeRasa, transport_client
-from tests.staff import API_TOKEN
+from tests.staff import API_TOKEN, send, someone_online
 
 PASSWORD = "correct horse battery"
 
@@ -39,7 +39,7 @@ def rasa():
 def app(settings, rasa):
     async def add_staff():
         store = Store.from_url(settings.database_url)
-        await store.create_schema()
+        await store.upgrade()
         for username, role in (("alice", "agent"), ("bob", "agent"), ("carol", "curator"), ("root", "admin")):
             await store.add_user(username, username.title(), role, hash_password(PASSWORD))
         await store.close()
@@ -97,10 +97,14 @@ def alice(user):
     return Agent(user, "alice")
 
 
-def handed_off(user: TestClient, conversation_id: str = "c1") -> None:
-    user.post("/api/messages", json={"conversation_id": conversation_id, "text": "How do I turn on roaming?"})
-    reply = user.post("/api/messages", json={"conversation_id": conversation_id, "text": "I want a person"}).json()
+def handed_off(user: TestClient, conversation_id: str = "c1", *, online: bool = True) -> dict:
+    """A conversation whose user asked for a person; with `online`, an agent's console is open."""
+    if online:
+        someone_online(user)
+    send(user, "How do I turn on roaming?", conversation_id)
+    reply = send(user, "I want a person", conversation_id).json()
     assert reply["handoff"] == {"reason": "user_request"}
+    return reply
 
 
 # --- access ------------------------------------------------------------------------------------
@@ -174,18 +178,49 @@ def online(client: TestClient, agent: Agent):
     return client.websocket_connect("/desk/ws", headers={"Cookie": agent.cookie, "Origin": "http://testserver"})
 
 
-def test_with_nobody_online_the_user_leaves_a_message_that_becomes_a_ticket(user, alice, rasa):
-    handed_off(user)
-    stored = alice.get("/api/conversations/c1").json()["messages"]
-    assert stored[-1]["text"].startswith("Nobody from our support team is online right now.")
-    later = user.post("/api/messages", json={"conversation_id": "c1", "text": "email me at a@b.example"}).json()
+def test_with_nobody_online_the_user_chooses_to_leave_a_message_and_it_becomes_a_ticket(user, alice, rasa):
+    offer = handed_off(user, online=False)
+    assert offer["state"] == "bot"  # nobody can answer now: the bot keeps the conversation
+    assert offer["messages"][-1]["text"].startswith("Nobody from our support team is online right now.")
+    assert [c["payload"] for c in offer["messages"][-1]["choices"]] == ["/leave_message"]
+    assert alice.get("/api/desk/queue").json()["queue"] == []  # no ticket for someone who didn't ask
+
+    left = send(user, "/leave_message").json()
+    assert left["state"] == "ticket" and left["messages"][0]["text"].startswith("Please write your message here")
+    later = send(user, "email me at a@b.example").json()
     assert later["messages"][0]["text"].startswith("Thanks, we've noted that.")
+    assert [c["payload"] for c in later["messages"][0]["choices"]] == ["/back_to_bot"]  # never trapped
     [item] = alice.get("/api/desk/queue").json()["queue"]
     assert item["ticket"] is True and item["last_message"] == "email me at a@b.example"
 
     alice.post("/api/desk/conversations/c1/claim")  # later, an agent answers the ticket
     alice.post("/api/desk/conversations/c1/messages", json={"text": "Sorry for the wait"})
     assert alice.get("/api/conversations/c1").json()["messages"][-1]["text"] == "Sorry for the wait"
+
+
+def test_a_user_who_left_a_message_can_go_back_to_the_bot_and_the_team_still_answers(user, alice, rasa):
+    handed_off(user, online=False)
+    send(user, "/leave_message")
+    send(user, "my bill is wrong, call me")
+    back = send(user, "返回").json()  # the phrase, typed, works like the button
+    assert (
+        back["state"] == "bot"
+        and back["messages"][0]["text"] == "已为您返回智能助手。您的留言仍由客服团队处理，他们会在这里回复您。"
+    )
+    answered = send(user, "How do I turn on roaming?").json()
+    assert answered["messages"][0]["title"] == "Turn on international roaming"
+    [item] = alice.get("/api/desk/queue").json()["queue"]
+    assert item["ticket"] and item["state"] == "bot"
+    assert alice.post("/api/desk/conversations/c1/claim").status_code == 200
+    assert send(user, "thanks for calling").json()["messages"] == []  # now the agent answers
+
+
+def test_a_user_who_has_not_written_yet_goes_back_and_the_ticket_is_withdrawn(user, alice):
+    handed_off(user, online=False)
+    send(user, "/leave_message")
+    back = send(user, "/back_to_bot").json()
+    assert back["state"] == "bot" and back["messages"][0]["text"].startswith("You're back with the virtual assistant")
+    assert alice.get("/api/desk/queue").json()["queue"] == []
 
 
 def test_the_console_socket_refuses_strangers(user, alice):
@@ -199,19 +234,30 @@ def test_the_console_socket_refuses_strangers(user, alice):
 def test_a_handoff_waits_in_the_queue_with_what_the_bot_tried(user, alice, rasa):
     with online(user, alice) as console:
         handed_off(user)
-        assert console.receive_json() == {"type": "queue"}  # the console hears of it at once
+        heard = [console.receive_json(), console.receive_json()]  # the console hears of it at once
+        assert heard == [{"type": "message", "conversation_id": "c1"}, {"type": "queue"}]
     [item] = alice.get("/api/desk/queue").json()["queue"]
     assert item["conversation_id"] == "c1" and item["channel"] == "api" and item["reason"] == "user_request"
     assert item["attempts"] == [
         {"article_id": "roaming-activate", "title": "Turn on international roaming", "score": 0.8}
     ]
     assert item["claimed_by"] is None and item["last_message"] == "I want a person"
-    assert ("c1", {"event": "pause"}) in rasa.events  # Rasa holds the conversation while a person has it
-
     assert alice.get("/api/conversations/c1").json()["messages"][-1]["text"] == "You are number 1 in the queue."
-    waiting = user.post("/api/messages", json={"conversation_id": "c1", "text": "hello?"}).json()
-    assert "You are number 1 in the queue." in waiting["messages"][0]["text"]
-    assert len(rasa.sent) == 2  # the waiting message did not go to the bot
+
+
+def test_while_waiting_the_bot_answers_what_it_can_and_the_place_is_kept(user, alice, rasa):
+    handed_off(user, "c0")
+    handed_off(user)
+    answered = send(user, "what about roaming rates?").json()
+    assert answered["state"] == "waiting"
+    assert answered["messages"][0]["title"] == "Turn on international roaming"  # the bot answered
+    assert "still number 2 in the queue" in answered["messages"][1]["text"]
+    assert [c["payload"] for c in answered["messages"][1]["choices"]] == ["/back_to_bot"]
+    again = send(user, "/request_human").json()
+    assert again["messages"][0]["text"].startswith("You're already in the queue for a person: number 2.")
+    queue = alice.get("/api/desk/queue").json()["queue"]
+    assert [item["conversation_id"] for item in queue] == ["c0", "c1"]  # one handoff each, order kept
+    assert not any(event for event in rasa.events)  # Rasa is paused only once an agent has it
 
 
 def test_claim_reply_hand_back_and_rating(user, alice, rasa):
@@ -223,8 +269,9 @@ def test_claim_reply_hand_back_and_rating(user, alice, rasa):
         ).status_code
         == 200
     )
-    during = user.post("/api/messages", json={"conversation_id": "c1", "text": "Japan, next week"}).json()
+    during = send(user, "Japan, next week", "c1").json()
     assert during["messages"] == [] and during["handoff"] == {"reason": "user_request"}  # the agent answers
+    assert ("c1", {"event": "pause"}) in rasa.events  # Rasa holds the conversation while a person has it
     alice.post("/api/desk/conversations/c1/notes", json={"text": "Travelling to Japan; roaming not on"})
 
     detail = alice.get("/api/desk/conversations/c1").json()
@@ -240,15 +287,15 @@ def test_claim_reply_hand_back_and_rating(user, alice, rasa):
     assert alice.post("/api/desk/conversations/c1/handback").json() == {"ok": True}
     assert ("c1", {"event": "resume"}) in rasa.events
     stored = alice.get("/api/conversations/c1").json()
-    assert stored["status"] == "bot"
+    assert stored["state"] == "bot"
     assert stored["messages"][-1]["text"].startswith("Alice has left the chat")
     assert [c["payload"] for c in stored["messages"][-1]["choices"]] == ["/person_helped", "/person_did_not_help"]
     assert alice.get("/api/desk/queue").json()["queue"] == []
 
-    thanks = user.post("/api/messages", json={"conversation_id": "c1", "text": "/person_helped"}).json()
+    thanks = send(user, "/person_helped", "c1").json()
     assert thanks["messages"][0]["text"] == "Thank you for your feedback!"
     assert alice.get("/api/conversations/c1").json()["feedback"][-1]["helpful"] is True
-    after = user.post("/api/messages", json={"conversation_id": "c1", "text": "How do I turn on roaming?"}).json()
+    after = send(user, "How do I turn on roaming?", "c1").json()
     assert after["messages"][0]["title"] == "Turn on international roaming"  # the bot is back
 
 
@@ -268,9 +315,18 @@ def test_two_simultaneous_claims_give_exactly_one_owner(settings, app, user):
 
     async def race():
         store = Store.from_url(settings.database_url)
-        [(_, handoff, _, _, _)] = await store.queue()
+        [entry] = await store.queue()
         alice, bob = await store.user_by_name("alice"), await store.user_by_name("bob")
-        results = await asyncio.gather(*(store.claim(handoff.id, agent.id) for agent in (alice, bob, alice, bob)))
+
+        async def claim(agent) -> bool:
+            try:
+                async with store.transaction() as tx:
+                    await tx.claim(entry.handoff, agent.id)
+            except HandoffAlreadyClaimed:
+                return False
+            return True
+
+        results = await asyncio.gather(*(claim(agent) for agent in (alice, bob, alice, bob)))
         await store.close()
         return results
 
@@ -287,6 +343,7 @@ def test_agent_text_is_checked_like_user_text(user, alice):
 
 
 def test_the_widget_user_gets_the_agents_reply_pushed(app, user, alice):
+    someone_online(user)
     with user.websocket_connect("/widget/ws") as ws:
         ws.send_json({"type": "hello", "session": None, "language": "en"})
         session = ws.receive_json()
@@ -322,10 +379,9 @@ def test_a_live_handoff_survives_an_app_restart(settings, rasa, app):
         alice.post("/api/desk/conversations/c1/claim")
         alice.post("/api/desk/conversations/c1/messages", json={"text": "Before the restart"})
     with TestClient(restarted()) as after:
+        after.conversation_tokens = before.conversation_tokens  # the API client keeps its token
         alice = Agent(after, "alice")
-        assert (
-            after.post("/api/messages", json={"conversation_id": "c1", "text": "still there?"}).json()["messages"] == []
-        )
+        assert send(after, "still there?", "c1").json()["messages"] == []
         assert alice.post("/api/desk/conversations/c1/messages", json={"text": "After the restart"}).status_code == 200
         texts = [m["text"] for m in alice.get("/api/desk/conversations/c1").json()["messages"]]
     assert texts[-3:] == ["Before the restart", "still there?", "After the restart"]
@@ -345,15 +401,15 @@ def test_after_a_long_wait_the_user_may_keep_waiting_go_back_to_the_bot_or_leave
     assert offer["text"].startswith("Sorry for the wait")
     assert [c["payload"] for c in offer["choices"]] == ["/keep_waiting", "/back_to_bot", "/leave_message"]
 
-    kept = user.post("/api/messages", json={"conversation_id": "c1", "text": "/keep_waiting"}).json()
+    kept = send(user, "/keep_waiting", "c1").json()
     assert kept["messages"][0]["text"] == "OK, you're still in the queue: number 1."
-    left = user.post("/api/messages", json={"conversation_id": "c3", "text": "/leave_message"}).json()
-    assert left["messages"][0]["text"].startswith("Please leave your message here")
-    back = user.post("/api/messages", json={"conversation_id": "c2", "text": "/back_to_bot"}).json()
+    left = send(user, "/leave_message", "c3").json()
+    assert left["messages"][0]["text"].startswith("Please write your message here")
+    back = send(user, "/back_to_bot", "c2").json()
     assert back["messages"][0]["text"] == "You're back with the virtual assistant. What can I help you with?"
-    assert back["handoff"] is None and ("c2", {"event": "resume"}) in rasa.events
+    assert back["handoff"] is None and back["state"] == "bot"
 
     queue = {item["conversation_id"]: item for item in alice.get("/api/desk/queue").json()["queue"]}
     assert set(queue) == {"c1", "c3"} and queue["c3"]["ticket"] and not queue["c1"]["ticket"]
-    answered = user.post("/api/messages", json={"conversation_id": "c2", "text": "How do I turn on roaming?"}).json()
+    answered = send(user, "How do I turn on roaming?", "c2").json()
     assert answered["messages"][0]["title"] == "Turn on international roaming"

@@ -14,7 +14,7 @@ import yaml
 from bot.processes import Stack
 from bot.settings import load_settings
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.staff import API_TOKEN, AUTHORIZATION
+from tests.staff import API_TOKEN, AUTHORIZATION, send
 
 QUERIES = yaml.safe_load((Path(__file__).parent / "queries.yml").read_text(encoding="utf-8"))
 
@@ -70,9 +70,7 @@ class Chat:
         self.conversation_id = f"e2e-{uuid.uuid4().hex[:10]}"
 
     def say(self, text: str) -> dict:
-        response = self.http.post(
-            "/api/messages", json={"conversation_id": self.conversation_id, "text": text, "channel": "api"}
-        )
+        response = send(self.http, text, self.conversation_id, channel="api")
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -59,15 +59,15 @@ def test_telegram_not_helpful_button_offers_a_person_and_the_person_button_hands
     telegram.push(telegram.button_update(chat_id, sorry, "/request_human"))
     telegram.wait_for_messages(chat_id, 3, timeout=90)
     stored = http.get(f"/api/conversations/telegram:{chat_id}").json()
-    assert stored["status"] == "handoff"
-    assert stored["handoff"] == {"reason": "user_request"}
+    assert stored["messages"][-1]["text"].startswith("Nobody from our support team is online")
     assert stored["feedback"] == [{"article_id": "billing-payment-methods", "helpful": False}]
 
 
 def test_telegram_human_command_hands_off(stack, telegram, chat_id, http):
     reply = say(telegram, chat_id, "/human", 1, language_code="zh")
     assert reply["shown"]  # the handoff notice, from Rasa
-    assert http.get(f"/api/conversations/telegram:{chat_id}").json()["handoff"] == {"reason": "user_request"}
+    offer = http.get(f"/api/conversations/telegram:{chat_id}").json()["messages"][-1]
+    assert offer["text"].startswith("客服人员暂时都不在线") and offer["choices"][0]["payload"] == "/leave_message"
 
 
 # --- the widget --------------------------------------------------------------------------------
@@ -109,5 +109,7 @@ def test_widget_answers_in_both_languages_offers_a_person_and_survives_a_reload(
     expect(page.get_by_role("button", name="Talk to a person")).to_be_visible()
 
     page.get_by_role("button", name="Talk to a person").click()
-    expect(page.locator(".notice")).to_be_visible(timeout=60_000)
+    offer = page.locator(".msg.bot").last  # nobody's console is open: the user may leave a message
+    expect(offer).to_contain_text("Nobody from our support team is online right now.", timeout=60_000)
+    expect(offer.get_by_role("button", name="Leave a message")).to_be_visible()
     context.close()

@@ -22,6 +22,7 @@ from bot.settings import PROJECT_ROOT
 pytestmark = pytest.mark.e2e
 PASSWORD = "desk test password"
 QUESTION = "who won the football world cup in 2018, and who scored in the final?"  # off-topic: a handoff
+LEFT_MESSAGE = "Please call me back about my contract"  # what the user leaves for the team
 _chats = itertools.count(920_000)
 
 
@@ -62,18 +63,21 @@ def run_the_desk_flow(base: str, user, desk, agent: str) -> None:
     box = user.get_by_role("textbox")
     box.fill(QUESTION)
     box.press("Enter")
-    expect(user.locator(".notice")).to_have_text(
-        "A person from our support team is taking over this chat.", timeout=60_000
-    )
-    # No console is open yet: the user is asked to leave a message, and it becomes a ticket.
-    expect(user.locator(".msg.bot").last).to_contain_text("Nobody from our support team is online right now.")
+    # No console is open yet: the user may leave a message, and then it becomes a ticket.
+    offer = user.locator(".msg.bot").last
+    expect(offer).to_contain_text("Nobody from our support team is online right now.", timeout=60_000)
+    offer.get_by_role("button", name="Leave a message").click()
+    expect(user.locator(".msg.bot").last).to_contain_text("Please write your message here", timeout=30_000)
+    box.fill(LEFT_MESSAGE)
+    box.press("Enter")
+    expect(user.locator(".msg.bot").last).to_contain_text("Thanks, we've noted that.", timeout=30_000)
 
     desk.goto(f"{base}/console")
     expect(desk).to_have_url(re.compile(r"/login\?next=/console$"))
     desk.get_by_label("Username").fill(agent)
     desk.get_by_label("Password").fill(PASSWORD)
     desk.get_by_role("button", name="Sign in").click()
-    item = desk.locator("#queue li", has_text=QUESTION)
+    item = desk.locator("#queue li", has_text=LEFT_MESSAGE)
     expect(item).to_be_visible(timeout=30_000)
     expect(item).to_contain_text("low_confidence")
     expect(item).to_contain_text("ticket")
@@ -103,7 +107,7 @@ def run_the_desk_flow(base: str, user, desk, agent: str) -> None:
     box.fill("How can I pay my bill?")
     box.press("Enter")
     expect(user.locator(".msg.bot .title").last).to_have_text("Ways to pay your bill", timeout=60_000)
-    expect(desk.locator("#queue li", has_text=QUESTION)).to_have_count(0)
+    expect(desk.locator("#queue li", has_text=LEFT_MESSAGE)).to_have_count(0)
 
 
 @contextlib.contextmanager
@@ -124,7 +128,9 @@ def test_telegram_user_gets_a_person_and_then_the_bot_again(stack, telegram, age
     telegram.wait_for(lambda: "getUpdates" in telegram.methods(), what="the app to start polling")
     chat = next(_chats)
     telegram.push(telegram.text_update(chat, "/human", language_code="en"))
-    telegram.wait_for_messages(chat, 2, timeout=90)  # the handoff and the queue position
+    _, offer = telegram.wait_for_messages(chat, 2, timeout=90)  # the handoff, and nobody is online
+    telegram.push(telegram.button_update(chat, offer, "/leave_message"))
+    telegram.wait_for_messages(chat, 3)  # "please write your message": a ticket
 
     with signed_in_agent(f"http://127.0.0.1:{stack.settings.app_port}", agent) as desk:
         talk_to_the_telegram_user(desk, telegram, chat)
@@ -133,23 +139,23 @@ def test_telegram_user_gets_a_person_and_then_the_bot_again(stack, telegram, age
 def talk_to_the_telegram_user(desk: httpx.Client, telegram, chat: int) -> None:
     path = f"/api/desk/conversations/telegram:{chat}"
     assert desk.post(path + "/claim").json() == {"ok": True}
-    joined = telegram.wait_for_messages(chat, 3)[-1]
+    joined = telegram.wait_for_messages(chat, 4)[-1]
     assert joined["shown"] == "Alice Wong from our support team has joined the chat."
 
     assert desk.post(path + "/messages", json={"text": "Hello, Alice here. <How> can I help?"}).status_code == 200
-    said = telegram.wait_for_messages(chat, 4)[-1]
+    said = telegram.wait_for_messages(chat, 5)[-1]
     assert said["shown"] == "Alice Wong\n\nHello, Alice here. <How> can I help?"
 
     telegram.push(telegram.text_update(chat, "my bill is wrong"))
     telegram.wait_for(
         lambda: any(m["text"] == "my bill is wrong" for m in desk.get(path).json()["messages"]), what="the desk"
     )
-    assert len(telegram.sent(chat)) == 4  # no bot reply while the agent has the chat
+    assert len(telegram.sent(chat)) == 5  # no bot reply while the agent has the chat
 
     assert desk.post(path + "/handback").json() == {"ok": True}
-    back = telegram.wait_for_messages(chat, 5)[-1]
+    back = telegram.wait_for_messages(chat, 6)[-1]
     assert back["shown"].startswith("Alice Wong has left the chat; you're back with the virtual assistant.")
     assert [b["callback_data"] for b in back["reply_markup"]["inline_keyboard"][0]] == ["/person_helped"]
     telegram.push(telegram.text_update(chat, "How can I pay my bill?"))
-    answer = telegram.wait_for_messages(chat, 6, timeout=90)[-1]
+    answer = telegram.wait_for_messages(chat, 7, timeout=90)[-1]
     assert answer["shown"].startswith("Ways to pay your bill")

@@ -1,0 +1,37 @@
+"""The conversation store: models, queries and migrations (SQLAlchemy, Alembic)."""
+
+from bot.store.models import (
+    Base,
+    ChannelEvent,
+    Claim,
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    Note,
+    Ticket,
+    User,
+    utcnow,
+)
+from bot.store.queries import Attempt, HandoffAlreadyClaimed, OpenHandoff, QueueEntry, Store, Tx, aware
+
+__all__ = [
+    "Attempt",
+    "Base",
+    "ChannelEvent",
+    "Claim",
+    "Conversation",
+    "Feedback",
+    "Handoff",
+    "HandoffAlreadyClaimed",
+    "Message",
+    "Note",
+    "OpenHandoff",
+    "QueueEntry",
+    "Store",
+    "Ticket",
+    "Tx",
+    "User",
+    "aware",
+    "utcnow",
+]

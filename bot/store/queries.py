@@ -1,0 +1,443 @@
+"""Reading and writing the conversation store, on SQLite by default or PostgreSQL.
+
+`Store.transaction()` hands out a `Tx`: one database transaction with the queries a turn or a
+desk action needs, so that a user's message is one transaction and the reply another. The
+conversation's state is changed by `bot.conversations` only, through a Tx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.store import migrate
+from bot.store.models import (
+    ChannelEvent,
+    Claim,
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    Note,
+    Ticket,
+    User,
+    utcnow,
+)
+
+RECENT_ATTEMPTS = 3  # the bot's last answers shown with a queued conversation
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class OpenHandoff:
+    """A conversation's handoff in progress, with its claim (while an agent has it) and ticket."""
+
+    handoff: Handoff
+    claim: Claim | None
+    ticket: Ticket | None
+
+    @property
+    def agent_id(self) -> int | None:
+        return self.claim.agent_id if self.claim and self.claim.ended_at is None else None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    article_id: str
+    title: str | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A row of the desk's queue: an open handoff and what an agent needs to pick it up."""
+
+    conversation: Conversation
+    handoff: Handoff
+    agent: User | None
+    ticket: bool
+    last_message: str
+    attempts: list[Attempt]
+
+
+class HandoffAlreadyClaimed(Exception):
+    """Another agent took the handoff first (the claims table's unique key said so)."""
+
+
+class Tx:
+    """One database transaction."""
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    # --- conversations and messages --------------------------------------------------------
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation, its row locked until the transaction ends (PostgreSQL), so that two
+        transitions of one conversation (an agent's claim, the user's "back") never interleave."""
+        return await self.session.scalar(
+            select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        )
+
+    async def add_conversation(self, conversation_id: str, channel: str, language: str) -> Conversation:
+        conversation = Conversation(id=conversation_id, channel=channel, language=language, state="bot")
+        self.session.add(conversation)
+        await self.session.flush()
+        return conversation
+
+    def add_messages(self, conversation: Conversation, messages: list[Message]) -> None:
+        for message in messages:
+            message.conversation_id = conversation.id
+            message.created_at = message.created_at or utcnow()
+            self.session.add(message)
+        conversation.updated_at = utcnow()
+
+    def add_feedback(self, conversation_id: str, article_id: str, helpful: bool) -> None:
+        self.session.add(Feedback(conversation_id=conversation_id, article_id=article_id, helpful=helpful))
+
+    # --- handoffs --------------------------------------------------------------------------
+
+    async def open_handoff(self, conversation_id: str) -> OpenHandoff | None:
+        row = (
+            await self.session.execute(
+                select(Handoff, Claim, Ticket)
+                .outerjoin(Claim, Claim.handoff_id == Handoff.id)
+                .outerjoin(Ticket, Ticket.handoff_id == Handoff.id)
+                .where(Handoff.conversation_id == conversation_id, Handoff.ended_at.is_(None))
+                .order_by(Handoff.id.desc())
+                .limit(1)
+            )
+        ).first()
+        return OpenHandoff(*row) if row else None
+
+    async def start_handoff(self, conversation_id: str, reason: str, *, outcome: str | None = None) -> Handoff:
+        """A new handoff; with `outcome` it is recorded as ended at once (nobody was online)."""
+        now = utcnow()
+        handoff = Handoff(
+            conversation_id=conversation_id,
+            reason=reason,
+            created_at=now,
+            ended_at=now if outcome else None,
+            outcome=outcome,
+        )
+        self.session.add(handoff)
+        await self.session.flush()
+        return handoff
+
+    @staticmethod
+    def end_handoff(handoff: Handoff, outcome: str) -> None:
+        handoff.ended_at = utcnow()
+        handoff.outcome = outcome
+
+    def add_ticket(self, handoff: Handoff) -> None:
+        self.session.add(Ticket(handoff_id=handoff.id))
+
+    async def claim(self, handoff: Handoff, agent_id: int) -> Claim:
+        """Raises HandoffAlreadyClaimed if another agent has (or had) it."""
+        claim = Claim(handoff_id=handoff.id, agent_id=agent_id)
+        try:
+            async with self.session.begin_nested():
+                self.session.add(claim)
+        except IntegrityError:
+            raise HandoffAlreadyClaimed(handoff.id) from None
+        return claim
+
+    async def last_reason(self, conversation_id: str) -> str | None:
+        return await self.session.scalar(
+            select(Handoff.reason)
+            .where(Handoff.conversation_id == conversation_id)
+            .order_by(Handoff.id.desc())
+            .limit(1)
+        )
+
+    async def last_ended_claim(self, conversation_id: str) -> Handoff | None:
+        """The handoff an agent last ended (the one a "did they help?" rates)."""
+        return await self.session.scalar(
+            select(Handoff)
+            .join(Claim, Claim.handoff_id == Handoff.id)
+            .where(Handoff.conversation_id == conversation_id, Claim.ended_at.is_not(None))
+            .order_by(Handoff.id.desc())
+            .limit(1)
+        )
+
+    async def user_messages_since(self, conversation_id: str, since: datetime) -> int:
+        return await self.session.scalar(
+            select(func.count(Message.id)).where(
+                Message.conversation_id == conversation_id, Message.role == "user", Message.created_at > since
+            )
+        )
+
+    async def position(self, handoff: Handoff) -> int:
+        """The handoff's place among the unclaimed open ones (1 is next), tickets aside."""
+        ahead = await self.session.scalar(
+            select(func.count(Handoff.id))
+            .outerjoin(Claim, Claim.handoff_id == Handoff.id)
+            .outerjoin(Ticket, Ticket.handoff_id == Handoff.id)
+            .where(
+                Handoff.ended_at.is_(None),
+                Claim.id.is_(None),
+                Ticket.handoff_id.is_(None),
+                Handoff.id < handoff.id,
+            )
+        )
+        return int(ahead or 0) + 1
+
+    async def agents_online(self, within: timedelta) -> int:
+        """Agents (and admins) with the console open: seen within `within`."""
+        return await self.session.scalar(
+            select(func.count(User.id)).where(
+                User.active.is_(True), User.role.in_(("agent", "admin")), User.last_seen >= utcnow() - within
+            )
+        )
+
+    async def agent(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def waited_too_long(self, timeout: timedelta, marker: str) -> list[tuple[Conversation, Handoff]]:
+        """Unclaimed waiting handoffs with no ticket whose last offer (a message with data kind
+        `marker`), or whose start, is older than `timeout`."""
+        last_offer = (
+            select(Message.conversation_id, func.max(Message.created_at).label("at"))
+            .where(Message.role == "system", Message.data["kind"].as_string() == marker)
+            .group_by(Message.conversation_id)
+            .subquery()
+        )
+        rows = await self.session.execute(
+            select(Conversation, Handoff, last_offer.c.at)
+            .join(Handoff, Handoff.conversation_id == Conversation.id)
+            .outerjoin(Claim, Claim.handoff_id == Handoff.id)
+            .outerjoin(Ticket, Ticket.handoff_id == Handoff.id)
+            .outerjoin(last_offer, last_offer.c.conversation_id == Conversation.id)
+            .where(Handoff.ended_at.is_(None), Claim.id.is_(None), Ticket.handoff_id.is_(None))
+            .where(Conversation.state == "waiting")
+        )
+        now = utcnow()
+        due = []
+        for conversation, handoff, offered_at in rows:
+            since = max(aware(handoff.created_at), aware(offered_at) if offered_at else aware(handoff.created_at))
+            if now - since >= timeout:
+                due.append((conversation, handoff))
+        return due
+
+    def add_note(self, conversation_id: str, author_id: int, text: str) -> Note:
+        note = Note(conversation_id=conversation_id, author_id=author_id, text=text, created_at=utcnow())
+        self.session.add(note)
+        return note
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(create_async_engine(url))
+
+    async def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the database to the newest schema (a new database gets every table)."""
+        return await migrate.upgrade(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(select(1))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._sessions() as session, session.begin():
+            yield Tx(session)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        async with self._sessions() as session:
+            return await session.get(Conversation, conversation_id)
+
+    async def messages(self, conversation_id: str) -> list[Message]:
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+            )
+            return list(result)
+
+    async def feedback(self, conversation_id: str) -> list[Feedback]:
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Feedback).where(Feedback.conversation_id == conversation_id).order_by(Feedback.id)
+            )
+            return list(result)
+
+    async def open_handoff(self, conversation_id: str) -> OpenHandoff | None:
+        async with self._sessions() as session:
+            return await Tx(session).open_handoff(conversation_id)
+
+    async def handoffs(self, conversation_id: str) -> list[tuple[Handoff, User | None]]:
+        """Every handoff of the conversation, oldest first, with the agent who took it."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Handoff, User)
+                .outerjoin(Claim, Claim.handoff_id == Handoff.id)
+                .outerjoin(User, User.id == Claim.agent_id)
+                .where(Handoff.conversation_id == conversation_id)
+                .order_by(Handoff.id)
+            )
+            return [(handoff, user) for handoff, user in rows]
+
+    async def queue(self) -> list[QueueEntry]:
+        """Open handoffs, oldest first, in three queries whatever the queue's length."""
+        async with self._sessions() as session:
+            rows = list(
+                await session.execute(
+                    select(Conversation, Handoff, Claim, User, Ticket)
+                    .join(Handoff, Handoff.conversation_id == Conversation.id)
+                    .outerjoin(Claim, and_(Claim.handoff_id == Handoff.id, Claim.ended_at.is_(None)))
+                    .outerjoin(User, User.id == Claim.agent_id)
+                    .outerjoin(Ticket, Ticket.handoff_id == Handoff.id)
+                    .where(Handoff.ended_at.is_(None))
+                    .order_by(Handoff.created_at, Handoff.id)
+                )
+            )
+            ids = [conversation.id for conversation, *_ in rows]
+            last_messages, attempts = await self._last_user_messages(session, ids), await self._attempts(session, ids)
+        return [
+            QueueEntry(
+                conversation=conversation,
+                handoff=handoff,
+                agent=agent if claim else None,
+                ticket=ticket is not None,
+                last_message=last_messages.get(conversation.id, ""),
+                attempts=attempts.get(conversation.id, []),
+            )
+            for conversation, handoff, claim, agent, ticket in rows
+        ]
+
+    @staticmethod
+    async def _last_user_messages(session: AsyncSession, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        last = (
+            select(func.max(Message.id))
+            .where(Message.conversation_id.in_(ids), Message.role == "user")
+            .group_by(Message.conversation_id)
+        )
+        rows = await session.execute(select(Message.conversation_id, Message.text).where(Message.id.in_(last)))
+        return {conversation_id: text for conversation_id, text in rows}
+
+    @staticmethod
+    async def _attempts(session: AsyncSession, ids: list[str]) -> dict[str, list[Attempt]]:
+        """The bot's last RECENT_ATTEMPTS answers in each conversation, oldest first."""
+        if not ids:
+            return {}
+        ranked = (
+            select(
+                Message.conversation_id,
+                Message.article_id,
+                Message.score,
+                Message.data,
+                func.row_number()
+                .over(partition_by=Message.conversation_id, order_by=Message.id.desc())
+                .label("recent"),
+            )
+            .where(Message.conversation_id.in_(ids), Message.role == "bot", Message.article_id.is_not(None))
+            .subquery()
+        )
+        rows = await session.execute(select(ranked).where(ranked.c.recent <= RECENT_ATTEMPTS))
+        attempts: dict[str, list[Attempt]] = {}
+        for row in sorted(rows, key=lambda r: -r.recent):
+            attempts.setdefault(row.conversation_id, []).append(
+                Attempt(row.article_id, (row.data or {}).get("title"), row.score)
+            )
+        return attempts
+
+    async def notes(self, conversation_id: str) -> list[tuple[Note, User]]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Note, User)
+                .join(User, User.id == Note.author_id)
+                .where(Note.conversation_id == conversation_id)
+                .order_by(Note.id)
+            )
+            return [(note, user) for note, user in rows]
+
+    async def set_language(self, conversation_id: str, language: str) -> None:
+        async with self._sessions() as session, session.begin():
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is not None:
+                conversation.language = language
+
+    async def set_token(self, conversation_id: str, token_hash: str) -> bool:
+        """Give the conversation its token unless it has one; False if another client was first."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.token_hash.is_(None))
+                .values(token_hash=token_hash)
+            )
+            return result.rowcount == 1
+
+    # --- inbound channel events -----------------------------------------------------------
+
+    async def claim_event(self, key: str) -> bool:
+        """Record an inbound event; False when it was recorded before (a redelivery)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(ChannelEvent(key=key))
+        except IntegrityError:
+            return False
+        return True
+
+    async def release_event(self, key: str) -> None:
+        """Forget an event whose handling failed, so that its redelivery is handled."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(ChannelEvent).where(ChannelEvent.key == key))
+
+    # --- staff -----------------------------------------------------------------------------
+
+    async def add_user(self, username: str, name: str, role: str, password_hash: str) -> User:
+        """Raises ValueError if the username is taken."""
+        user = User(username=username, name=name, role=role, password_hash=password_hash)
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(user)
+        except IntegrityError:
+            raise ValueError(f"there is already a user '{username}'") from None
+        return user
+
+    async def set_password(self, username: str, password_hash: str) -> bool:
+        async with self._sessions() as session, session.begin():
+            user = await session.scalar(select(User).where(User.username == username))
+            if user is None:
+                return False
+            user.password_hash = password_hash
+            return True
+
+    async def user_by_name(self, username: str) -> User | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(User).where(User.username == username))
+
+    async def user(self, user_id: int) -> User | None:
+        async with self._sessions() as session:
+            return await session.get(User, user_id)
+
+    async def users(self) -> list[User]:
+        async with self._sessions() as session:
+            return list(await session.scalars(select(User).order_by(User.username)))
+
+    async def touch_user(self, user_id: int) -> None:
+        async with self._sessions() as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is not None:
+                user.last_seen = utcnow()
