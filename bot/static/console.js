@@ -127,8 +127,11 @@
     var data = state.detail;
     $("conversation-title").textContent = data.id + " · " + data.channel + " · " + data.language + (data.reason ? " · " + data.reason : "");
     var mine = data.owner && data.owner.id === me;
-    $("conversation-owner").textContent = data.status !== "handoff" ? "back with the bot" : data.owner ? "with " + data.owner.name : "waiting";
-    $("claim").hidden = !(data.status === "handoff" && !data.owner);
+    // data.reason is set while a handoff is open (waiting, a ticket, or one its user left for the bot).
+    $("conversation-owner").textContent = data.owner ? "with " + data.owner.name
+      : data.reason ? (data.state === "ticket" ? "a ticket" : data.state === "bot" ? "a ticket; the user is with the bot" : "waiting")
+      : "back with the bot";
+    $("claim").hidden = !(data.reason && !data.owner);
     $("handback").hidden = $("close").hidden = !mine;
     $("reply").hidden = !mine;
     var log = $("transcript");
