@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import hand_off
+from bot.vocabulary import choice_payload
 from knowledge_base.articles import Article
 from knowledge_base.search import Hit, KnowledgeBase
 
@@ -24,10 +24,6 @@ class AnswerSettings:
     out_of_scope_threshold: float = 0.5  # stricter when the NLU thinks the message is off-topic
     choice_margin: float = 0.05  # runners-up this close to the top answer are offered as choices
     max_choices: int = 3
-
-
-def choice_payload(article_id: str) -> str:
-    return "/choose_article" + json.dumps({"article_id": article_id}, separators=(",", ":"))
 
 
 def top_intent(tracker: Tracker) -> str | None:

@@ -11,13 +11,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answer import ActionAnswerQuestion, AnswerSettings, choice_payload
+from actions.answer import ActionAnswerQuestion, AnswerSettings
 from actions.handoff import hand_off
+from bot.strings import text
+from bot.vocabulary import REQUEST_HUMAN, choice_payload
 from knowledge_base.articles import Article
 from knowledge_base.search import KnowledgeBase
-
-# The last choice after "not helpful": Rasa reads the payload as the request_human intent.
-TALK_TO_A_PERSON = {"en": "Talk to a person", "zh": "转人工客服"}
 
 # Past this length a message is no yes, no or thanks, whatever the NLU says (a 3,200-character
 # bill complaint was once taken for "yes, that helped"). Heartfelt thanks run longer than 60
@@ -140,7 +139,8 @@ class ActionFeedback(Action):
         language = tracker.get_slot("language") or "en"
         alternatives = self._alternatives(tracker, turn, rated) if rated else []
         choices = [{"title": a.title, "payload": choice_payload(a.id), "article_id": a.id} for a in alternatives]
-        choices.append({"title": TALK_TO_A_PERSON.get(language, TALK_TO_A_PERSON["en"]), "payload": "/request_human"})
+        # The last choice: Rasa reads the payload as the request_human intent.
+        choices.append({"title": text("button_talk_to_person", language), "payload": REQUEST_HUMAN})
         response = "utter_feedback_sorry" if alternatives else "utter_feedback_sorry_no_alternatives"
         dispatcher.utter_message(response=response, json_message={"choices": choices})
         return [SlotSet("last_article_id", None), SlotSet("not_helpful_count", count)]

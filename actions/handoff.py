@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-REASONS = ("low_confidence", "user_request", "repeated_not_helpful", "service_error")
+from bot.vocabulary import HANDOFF_REASONS as REASONS
 
 
 def hand_off(dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:

@@ -149,7 +149,6 @@ class Conversations:
             channel=conversation.channel,
             text=text(key, conversation.language, **fields),
             data=data,
-            created_at=utcnow(),
         )
         tx.add_messages(conversation, [message])
         return Told((message,))
@@ -280,9 +279,7 @@ class Conversations:
 
     async def agent_says(self, tx: Tx, conversation: Conversation, agent: User, message: str) -> list[Event]:
         await self._require_owner(tx, conversation, agent)
-        row = Message(
-            role="agent", channel=conversation.channel, text=message, data={"agent": agent.name}, created_at=utcnow()
-        )
+        row = Message(role="agent", channel=conversation.channel, text=message, data={"agent": agent.name})
         tx.add_messages(conversation, [row])
         return [Told((row,))]
 

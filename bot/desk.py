@@ -22,7 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.auth import Staff, csrf_token, current_staff, requires, templates
-from bot.conversations import Event, IllegalTransition, NothingToClaim, NotTheOwner, Told
+from bot.conversations import QUEUE_TIMEOUT_KIND, Event, IllegalTransition, NothingToClaim, NotTheOwner, Told
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.hub import DESK
 from bot.messages import MAX_TEXT, checked_text
@@ -167,8 +167,6 @@ class Desk:
     async def offer_choices_to_the_waiting(self, timeout: float) -> int:
         """Users nobody has taken for `timeout` seconds (since the handoff or the last offer) are
         offered to keep waiting, go back to the bot, or leave a message. Returns how many."""
-        from bot.conversations import QUEUE_TIMEOUT_KIND
-
         async with self.store.transaction() as tx:
             due = await tx.waited_too_long(timedelta(seconds=timeout), QUEUE_TIMEOUT_KIND)
         for conversation, _ in due:

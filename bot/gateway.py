@@ -20,7 +20,7 @@ from bot.locks import KeyedLock
 from bot.messages import WrongChannel, checked_text, has_words, is_payload
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.replies import BotMessage, BotReply, bot_message, message_json, parse_rasa_output
-from bot.store import Conversation, Message, Store, Tx, utcnow
+from bot.store import Conversation, Message, Store, Tx
 from bot.strings import text as catalogue_text
 from knowledge_base.text import detect_language
 
@@ -96,7 +96,7 @@ class Gateway:
         """Answer from the catalogue (a channel's help, an unsupported attachment), storing both
         sides like any other turn."""
         async with self._locks.hold(conversation_id), self._store.transaction() as tx:
-            conversation = await self._open(tx, conversation_id, channel, language, "/", None)
+            conversation = await self._open(tx, conversation_id, channel, language, None, None)
             tx.add_messages(conversation, [Message(role="user", channel=channel, text=user_text)])
             events = [self.conversations.tell(tx, conversation, key)]
             handoff = await self._handoff(tx, conversation)
@@ -156,14 +156,15 @@ class Gateway:
 
     @staticmethod
     async def _open(
-        tx: Tx, conversation_id: str, channel: str, hint: str | None, text: str, user_name: str | None
+        tx: Tx, conversation_id: str, channel: str, hint: str | None, text: str | None, user_name: str | None
     ) -> Conversation:
-        """The conversation (made on its first message), its language following the user's."""
+        """The conversation (made on its first message), its language following the user's `text`
+        (None, or a button's payload, keeps the language it had)."""
         conversation = await tx.conversation(conversation_id)
         if conversation is not None and conversation.channel != channel:
             raise WrongChannel(f"conversation '{conversation_id}' belongs to the {conversation.channel} channel")
         previous = conversation.language if conversation else (hint or "en")
-        language = previous if is_payload(text) else detect_language(text, previous)
+        language = previous if text is None or is_payload(text) else detect_language(text, previous)
         if conversation is None:
             conversation = await tx.add_conversation(conversation_id, channel, language)
         conversation.language = language
@@ -197,7 +198,6 @@ class Gateway:
             article_id=message.article_id,
             score=message.score,
             data={"title": message.title, "choices": message.choices},
-            created_at=utcnow(),
         )
 
     @staticmethod

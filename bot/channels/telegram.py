@@ -45,6 +45,7 @@ from bot.messages import InvalidMessage, clean_text, typed_text  # noqa: E402
 from bot.replies import BotMessage, BotReply, bot_message  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import Conversation, Store  # noqa: E402
+from bot.store import Message as StoredMessage  # noqa: E402
 from bot.strings import text as canned_reply  # noqa: E402
 from bot.vocabulary import BUTTON_PAYLOADS, GREET, HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, choice_payload  # noqa: E402
 
@@ -55,11 +56,9 @@ SEND_ATTEMPTS = 5
 TYPING_REFRESH = 4.5  # Telegram shows "typing..." for 5 seconds
 ALLOWED_UPDATES = ["message", "callback_query"]
 CHOICE_PREFIX = "a:"  # callback data of a choice button: a:<article id> (Telegram allows 64 bytes)
-# The "/" menu, per language; the first is the default (clients in any other language).
-COMMANDS = {
-    "en": {"start": "Start again", "human": "Talk to a person", "help": "What I can help with"},
-    "zh": {"start": "重新开始", "human": "转人工客服", "help": "查看使用说明"},
-}
+# The "/" menu, described per language (bot/strings); the first is the default (any other language).
+COMMANDS = ("start", "human", "help")
+MENU_LANGUAGES = ("en", "zh")
 # The 4xx statuses PTB raises its own errors for (BadRequest, InvalidToken, Forbidden, Conflict,
 # RetryAfter); any other it raises as a NetworkError, as it does a 5xx.
 PTB_CLIENT_ERRORS = {400, 401, 403, 404, 409, 429}
@@ -249,12 +248,12 @@ class TelegramChannel:
         """Fill Telegram's "/" menu: the first language's descriptions for every client, each
         other's for clients in that language. The menu is a convenience (the commands work
         without it), so a failure is logged and the bot runs on."""
-        default = next(iter(COMMANDS))
-        for language, commands in COMMANDS.items():
+        for language in MENU_LANGUAGES:
+            commands = [(command, canned_reply(f"telegram_command_{command}", language)) for command in COMMANDS]
             try:
                 await self._send(
                     lambda language=language, commands=commands: self.bot.set_my_commands(
-                        list(commands.items()), language_code=None if language == default else language
+                        commands, language_code=None if language == MENU_LANGUAGES[0] else language
                     )
                 )
             except TelegramError as exc:
@@ -295,7 +294,7 @@ class TelegramChannel:
         if reply is not None:
             await self.send_reply(chat.id, reply)
 
-    async def deliver(self, conversation: Conversation, messages: Sequence[Any]) -> None:
+    async def deliver(self, conversation: Conversation, messages: Sequence[StoredMessage]) -> None:
         """The Channel interface: stored messages (an agent's reply, a notice) to the user's chat."""
         chat_id = chat_of(conversation.id)
         if chat_id is None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-LANGUAGES = ("en", "zh")
+from knowledge_base.articles import LANGUAGES
+
 FOLDER = Path(__file__).resolve().parent
 
 
