@@ -27,7 +27,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export RASA_CACHE_DIRECTORY := $(CURDIR)/$(BUILD)/cache/rasa
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+# Rasa's domain is bot/domain.yml with its responses from the string catalogue (touchpoint domain).
+RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/strings/*.yml)
 
 .PHONY: help setup index train validate run test test-fast lint eval bench clean
 
@@ -64,10 +65,11 @@ index: $(APP_ENV)/.installed ## build the knowledge-base index if missing or sta
 
 train: $(MODEL) ## train the Rasa model if its inputs changed
 
-$(MODEL): $(RASA_INPUTS) $(RASA_ENV)/.installed
+$(MODEL): $(RASA_INPUTS) $(RASA_ENV)/.installed $(APP_ENV)/.installed
 	@mkdir -p $(BUILD)/tmp $(BUILD)/rasa-home $(BUILD)/models
+	$(APP_ENV)/bin/touchpoint domain --out $(BUILD)/domain.yml
 	cd $(CURDIR) && HOME=$(CURDIR)/$(BUILD)/rasa-home TMPDIR=$(CURDIR)/$(BUILD)/tmp \
-	  $(RASA) train --config config.yml --domain bot/domain.yml --data bot/data \
+	  $(RASA) train --config config.yml --domain $(BUILD)/domain.yml --data bot/data \
 	  --out $(BUILD)/models --fixed-model-name touchpoint --quiet
 	@touch $@
 

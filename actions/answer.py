@@ -1,4 +1,5 @@
-"""Answering from the knowledge base, or handing off when no answer is good enough."""
+"""Answering from the knowledge base; when no answer is good enough, a person (with the best
+candidates to read meanwhile), or, for an off-topic message, what the assistant can help with."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import hand_off
-from bot.vocabulary import choice_payload
+from bot.strings import text
+from bot.vocabulary import REQUEST_HUMAN, choice_payload
 from knowledge_base.articles import Article
 from knowledge_base.search import Hit, KnowledgeBase
 
@@ -24,6 +26,24 @@ class AnswerSettings:
     out_of_scope_threshold: float = 0.5  # stricter when the NLU thinks the message is off-topic
     choice_margin: float = 0.05  # runners-up this close to the top answer are offered as choices
     max_choices: int = 3
+    # Articles scoring at least this share of the threshold are shown while a person is fetched.
+    candidate_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the knowledge base has for a message: the answer and its close runners-up (empty when
+    none is good enough), the weaker candidates, and whether the NLU took it as off-topic."""
+
+    confident: list[Hit]
+    candidates: list[Hit]
+    off_topic: bool
+    language: str
+
+
+def article_choice(article: Article) -> dict[str, str]:
+    """A button that answers with `article`."""
+    return {"title": article.title, "payload": choice_payload(article.id), "article_id": article.id}
 
 
 def top_intent(tracker: Tracker) -> str | None:
@@ -57,30 +77,40 @@ class ActionAnswerQuestion(Action):
                 return [SlotSet("article_id", None), SlotSet("last_article_id", None)]  # a "no" now rates nothing
             return self._answer(dispatcher, article, score=None, runners_up=[])
 
-        return self.answer(dispatcher, self.confident_hits(latest.get("text") or "", tracker))
+        return self.answer(dispatcher, self.judge(latest.get("text") or "", tracker))
 
-    def confident_hits(self, query: str, tracker: Tracker) -> list[Hit]:
-        """The best article for `query` and its close runners-up, or [] when none is good enough
-        to answer with. Public so that other actions can treat a message as a question."""
+    def judge(self, query: str, tracker: Tracker) -> Verdict:
+        """Search the knowledge base for `query`. Public so that other actions can treat a
+        message as a question."""
         language = tracker.get_slot("language") or "en"
         hits = self._kb.search(query, language, k=self._settings.max_choices + 1)
+        off_topic = top_intent(tracker) == "out_of_scope"
         threshold = self._settings.threshold
-        if top_intent(tracker) == "out_of_scope":
+        if off_topic:
             threshold = max(threshold, self._settings.out_of_scope_threshold)
         if not hits or hits[0].score < threshold:
             logger.info("No confident answer (best %.3f < %.3f) for %r", hits[0].score if hits else 0, threshold, query)
-            return []
+            floor = self._settings.threshold * self._settings.candidate_share
+            candidates = [hit for hit in hits if hit.score >= floor][: self._settings.max_choices]
+            return Verdict([], candidates, off_topic, language)
         best = hits[0]
         runners_up = [
             hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= self._settings.choice_margin
         ]
-        return [best, *runners_up]
+        return Verdict([best, *runners_up], [], off_topic, language)
 
-    def answer(self, dispatcher: CollectingDispatcher, hits: list[Hit]) -> list[EventType]:
-        """Answer with the first of `confident_hits`; with none, a person answers instead."""
-        if not hits:
-            return hand_off(dispatcher, "low_confidence")
-        return self._answer(dispatcher, hits[0].article, score=hits[0].score, runners_up=hits[1:])
+    def answer(self, dispatcher: CollectingDispatcher, verdict: Verdict) -> list[EventType]:
+        """Answer with the verdict's best article. Without one: an off-topic message is told what
+        the assistant can help with and offered a person (a handoff only if the user takes it);
+        an in-domain question goes to a person, its best candidates shown meanwhile."""
+        if verdict.confident:
+            best, *runners_up = verdict.confident
+            return self._answer(dispatcher, best.article, score=best.score, runners_up=runners_up)
+        if verdict.off_topic:
+            offer = [{"title": text("button_talk_to_person", verdict.language), "payload": REQUEST_HUMAN}]
+            dispatcher.utter_message(response="utter_out_of_scope", json_message={"choices": offer})
+            return [SlotSet("last_article_id", None)]
+        return hand_off(dispatcher, "low_confidence", [article_choice(hit.article) for hit in verdict.candidates])
 
     def _answer(
         self, dispatcher: CollectingDispatcher, article: Article, *, score: float | None, runners_up: list[Hit]
@@ -91,14 +121,7 @@ class ActionAnswerQuestion(Action):
                 "article_id": article.id,
                 "title": article.title,
                 "score": None if score is None else round(score, 4),
-                "choices": [
-                    {
-                        "title": hit.article.title,
-                        "payload": choice_payload(hit.article.id),
-                        "article_id": hit.article.id,
-                    }
-                    for hit in runners_up[: self._settings.max_choices]
-                ],
+                "choices": [article_choice(hit.article) for hit in runners_up[: self._settings.max_choices]],
             }
         )
         return [

@@ -11,10 +11,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answer import ActionAnswerQuestion, AnswerSettings
+from actions.answer import ActionAnswerQuestion, AnswerSettings, article_choice
 from actions.handoff import hand_off
 from bot.strings import text
-from bot.vocabulary import REQUEST_HUMAN, choice_payload
+from bot.vocabulary import REQUEST_HUMAN
 from knowledge_base.articles import Article
 from knowledge_base.search import KnowledgeBase
 
@@ -99,10 +99,10 @@ class ActionFeedback(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if is_long(text):
             # A complaint or a story: answer it, or (no good answer) a person reads it.
-            return self._answers.answer(dispatcher, self._answers.confident_hits(text, tracker))
-        if asks_something(text) and (hits := self._answers.confident_hits(text, tracker)):
+            return self._answers.answer(dispatcher, self._answers.judge(text, tracker))
+        if asks_something(text) and (verdict := self._answers.judge(text, tracker)).confident:
             # "No, how do I top up then?": a question the knowledge base answers is answered.
-            return self._answers.answer(dispatcher, hits)
+            return self._answers.answer(dispatcher, verdict)
         if intent == "thank":
             dispatcher.utter_message(response="utter_you_are_welcome")
             return []
@@ -138,7 +138,7 @@ class ActionFeedback(Action):
 
         language = tracker.get_slot("language") or "en"
         alternatives = self._alternatives(tracker, turn, rated) if rated else []
-        choices = [{"title": a.title, "payload": choice_payload(a.id), "article_id": a.id} for a in alternatives]
+        choices = [article_choice(a) for a in alternatives]
         # The last choice: Rasa reads the payload as the request_human intent.
         choices.append({"title": text("button_talk_to_person", language), "payload": REQUEST_HUMAN})
         response = "utter_feedback_sorry" if alternatives else "utter_feedback_sorry_no_alternatives"

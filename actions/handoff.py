@@ -11,11 +11,20 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.vocabulary import HANDOFF_REASONS as REASONS
 
 
-def hand_off(dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:
-    """Tell the user a person is coming (in their language) and mark the reply as a handoff."""
+def hand_off(
+    dispatcher: CollectingDispatcher, reason: str, candidates: list[dict[str, str]] | None = None
+) -> list[EventType]:
+    """Tell the user a person is coming (in their language) and mark the reply as a handoff.
+    `candidates` (article choices) are offered to read while they wait."""
     if reason not in REASONS:
         raise ValueError(f"unknown handoff reason {reason!r}")
-    dispatcher.utter_message(response=f"utter_handoff_{reason}", json_message={"handoff": {"reason": reason}})
+    if candidates:
+        dispatcher.utter_message(
+            response=f"utter_handoff_{reason}_with_candidates",
+            json_message={"handoff": {"reason": reason}, "choices": candidates},
+        )
+    else:
+        dispatcher.utter_message(response=f"utter_handoff_{reason}", json_message={"handoff": {"reason": reason}})
     return [SlotSet("last_article_id", None), SlotSet("not_helpful_count", 0)]
 
 

@@ -116,6 +116,15 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_domain(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint domain`: write Rasa's domain with its responses from bot/strings."""
+    from bot.rasa_domain import write_domain
+
+    out = write_domain(Path(args.out) if args.out else settings.build_dir / "domain.yml")
+    print(f"Wrote {out}")
+    return 0
+
+
 def ensure_demo_agent(settings: Settings) -> str | None:
     """On a database with no staff at all, make an agent 'demo' with a random password so the
     console can be tried at once; returns that password (None if there were accounts)."""
@@ -377,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", help="the data set's folder, e.g. ../shared/benchmarks/clinc150")
     convert.add_argument("out", help="where to write articles/ and the *.jsonl query sets")
     convert.add_argument("--shots", type=int, help="banking77: keep this many training examples per intent")
+    domain = commands.add_parser("domain", help="write Rasa's domain, its responses from bot/strings (for training)")
+    domain.add_argument("--out", help="where to write it (default: build/domain.yml)")
     database = commands.add_parser("db", help="the database: upgrade (run by `touchpoint run`), revision")
     database.add_argument("action", choices=("upgrade", "revision"))
     users = commands.add_parser("users", help="staff accounts: add, list, passwd")
@@ -415,6 +426,7 @@ COMMANDS = {
     "convert": cmd_convert,
     "users": cmd_users,
     "db": cmd_db,
+    "domain": cmd_domain,
 }
 
 

@@ -182,36 +182,46 @@ class Conversations:
             return [self.tell(tx, conversation, "already_waiting", position=position, choices=[back_button(language)])]
         return None
 
-    async def bot_replied(self, tx: Tx, conversation: Conversation, handoff_reason: str | None) -> list[Event]:
+    async def bot_replied(
+        self, tx: Tx, conversation: Conversation, handoff_reason: str | None, candidates: list | None = None
+    ) -> list[Event]:
         """After the assistant's reply (stored by the caller): a requested handoff, or, while
-        waiting, the reminder that the user is still in the queue."""
+        waiting, the reminder that the user is still in the queue. `candidates` are article
+        choices to offer while a person comes."""
+        candidates = candidates or []
         state = State(conversation.state)
         events: list[Event] = []
         if state is State.WAITING:
             events.append(DeskNotified(conversation.id))
             position = await tx.position((await tx.open_handoff(conversation.id)).handoff)
             key = "waiting_for_agent" if handoff_reason else "waiting_bot_answered"
-            told = self.tell(tx, conversation, key, position=position, choices=[back_button(conversation.language)])
+            choices = [*candidates, back_button(conversation.language)]
+            told = self.tell(tx, conversation, key, position=position, choices=choices)
             if handoff_reason:  # the queue's place said too
                 extra = self.tell(tx, conversation, "queue_position", position=position)
                 told = Told(told.messages + extra.messages)
             events.append(told)
         elif state is State.BOT and handoff_reason:
-            events += await self.hand_off(tx, conversation, handoff_reason)
+            events += await self.hand_off(tx, conversation, handoff_reason, candidates)
         return events
 
-    async def hand_off(self, tx: Tx, conversation: Conversation, reason: str) -> list[Event]:
+    async def hand_off(
+        self, tx: Tx, conversation: Conversation, reason: str, candidates: list | None = None
+    ) -> list[Event]:
         """A person is asked for. With agents online the user joins the queue; with nobody online
-        they are offered to leave a message (no ticket unless they do) and stay with the bot."""
+        they are offered to leave a message (no ticket unless they do) and stay with the bot.
+        `candidates` (article choices) come first among the notice's buttons."""
         language = conversation.language
+        candidates = candidates or []
         if not await tx.agents_online(self._online_within):
             await tx.start_handoff(conversation.id, reason, outcome="no_agent")
-            choices = [_button("leave_message", vocabulary.LEAVE_MESSAGE, language)]
+            choices = [*candidates, _button("leave_message", vocabulary.LEAVE_MESSAGE, language)]
             return [self.tell(tx, conversation, "nobody_online", choices=choices)]
         handoff = await tx.start_handoff(conversation.id, reason)
         move(conversation, "hand_off")
         position = await tx.position(handoff)
-        told = self.tell(tx, conversation, "queue_position", position=position, choices=[back_button(language)])
+        choices = [*candidates, back_button(language)]
+        told = self.tell(tx, conversation, "queue_position", position=position, choices=choices)
         return [told, QueueChanged()]
 
     async def leave_message(self, tx: Tx, conversation: Conversation) -> list[Event]:

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bot import vocabulary
 from bot.auth import Staff, csrf_token, current_staff, requires, templates
 from bot.conversations import QUEUE_TIMEOUT_KIND, Event, IllegalTransition, NothingToClaim, NotTheOwner, Told
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -29,6 +30,7 @@ from bot.messages import MAX_TEXT, checked_text
 from bot.rasa_client import RasaUnavailable
 from bot.replies import message_json
 from bot.store import HandoffAlreadyClaimed, aware
+from bot.strings import text as catalogue_text
 from knowledge_base.articles import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -111,12 +113,48 @@ class Desk:
                 }
                 for handoff, agent in await self.store.handoffs(conversation_id)
             ],
-            "messages": [message_json(m) for m in await self.store.messages(conversation_id)],
+            "messages": [
+                self._shown(message_json(m), conversation.language) for m in await self.store.messages(conversation_id)
+            ],
             "notes": [
                 {"id": n.id, "author": u.name, "text": n.text, "created_at": _iso(n.created_at)}
                 for n, u in await self.store.notes(conversation_id)
             ],
         }
+
+    @staticmethod
+    def _shown(message: dict[str, Any], language: str) -> dict[str, Any]:
+        """A button press as the user saw it: the label their channel showed, else the button's
+        label in the catalogue (an API client's payload)."""
+        if (
+            message["role"] == "user"
+            and not message["display"]
+            and (key := vocabulary.BUTTON_LABELS.get(message["text"]))
+        ):
+            message["display"] = catalogue_text(key, language)
+        elif (
+            message["role"] == "user"
+            and not message["display"]
+            and vocabulary.CHOICE_PATTERN.fullmatch(message["text"])
+        ):
+            message["display"] = catalogue_text("button_chose_article", language)
+        return message
+
+    async def find(self, query: str) -> list[dict[str, Any]]:
+        """Handed-off conversations, closed ones too, by id, the user's name or what was said."""
+        return [
+            {
+                "conversation_id": conversation.id,
+                "channel": conversation.channel,
+                "language": conversation.language,
+                "state": conversation.state,
+                "user_name": conversation.user_name,
+                "reason": handoff.reason,
+                "outcome": handoff.outcome,
+                "updated_at": _iso(conversation.updated_at),
+            }
+            for conversation, handoff in await self.store.find_conversations(query)
+        ]
 
     async def _run(self, conversation_id: str, operation) -> list[Event]:
         """A state-machine operation, its failures as the desk's HTTP errors."""
@@ -206,6 +244,12 @@ async def console_page(request: Request) -> Response:
 @requires(*AGENT_ROLES)
 async def queue(request: Request) -> JSONResponse:
     return JSONResponse({"queue": await _desk(request).queue()})
+
+
+@requires(*AGENT_ROLES)
+async def find(request: Request) -> JSONResponse:
+    query = request.query_params.get("q", "").strip()[:200]
+    return JSONResponse({"conversations": await _desk(request).find(query)})
 
 
 @requires(*AGENT_ROLES)
@@ -310,6 +354,7 @@ routes = [
     Route("/console", console_page, methods=["GET"]),
     Route("/api/desk/queue", queue, methods=["GET"]),
     Route("/api/desk/search", search, methods=["GET"]),
+    Route("/api/desk/conversations", find, methods=["GET"]),
     Route(CONVERSATION + "/claim", claim, methods=["POST"]),
     Route(CONVERSATION + "/messages", say, methods=["POST"]),
     Route(CONVERSATION + "/notes", note, methods=["POST"]),

@@ -82,13 +82,18 @@ class Gateway:
             async with self._store.transaction() as tx:
                 conversation = await tx.conversation(conversation_id)
                 reason = result.handoff["reason"] if result.handoff else None
+                candidates = []
+                if reason:  # articles to read while a person comes go with the notice that says when
+                    candidates = [choice for m in result.messages for choice in m.choices]
+                    for message in result.messages:
+                        message.choices = []
                 rows = []
                 if not (reason and conversation.state == State.WAITING):  # in the queue already: one notice
                     rows = [self._bot_row(conversation, m) for m in result.messages]
                     tx.add_messages(conversation, rows)
                 for feedback in result.feedback:
                     tx.add_feedback(conversation_id, str(feedback["article_id"]), bool(feedback["helpful"]))
-                events = await self.conversations.bot_replied(tx, conversation, reason)
+                events = await self.conversations.bot_replied(tx, conversation, reason, candidates)
                 handoff = {"reason": reason} if reason else await self._handoff(tx, conversation)
             return await self._reply(conversation, rows, events, handoff)
 

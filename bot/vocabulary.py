@@ -34,6 +34,18 @@ STATE_MACHINE_PAYLOADS = (PERSON_HELPED, PERSON_DID_NOT_HELP, KEEP_WAITING, BACK
 # Every payload a button may send besides an article choice (channels refuse any other).
 BUTTON_PAYLOADS = (HELPFUL, NOT_HELPFUL, REQUEST_HUMAN, *STATE_MACHINE_PAYLOADS)
 
+# The catalogue key (bot/strings) of each button's label, to show a press as the user saw it.
+BUTTON_LABELS = {
+    HELPFUL: "button_helpful",
+    NOT_HELPFUL: "button_not_helpful",
+    REQUEST_HUMAN: "button_talk_to_person",
+    PERSON_HELPED: "button_person_helped",
+    PERSON_DID_NOT_HELP: "button_person_did_not_help",
+    KEEP_WAITING: "button_keep_waiting",
+    BACK_TO_BOT: "button_back_to_bot",
+    LEAVE_MESSAGE: "button_leave_message",
+}
+
 CHOICE_PATTERN = re.compile(r'/choose_article\{"article_id":"[a-z0-9-]{1,120}"\}')
 
 HANDOFF_REASONS = ("low_confidence", "user_request", "repeated_not_helpful", "service_error")

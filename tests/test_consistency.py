@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from actions.server import build_executor
+from bot.rasa_domain import build_domain
 from bot.settings import Settings, documented_variables
+from bot.strings import catalogue
 from tests.helpers import hashing_encoders
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN = build_domain()  # bot/domain.yml with its responses from bot/strings, as trained
 
 
 def test_every_custom_action_in_the_domain_is_registered(tmp_path, analyzer):
@@ -33,14 +36,31 @@ def test_every_response_has_a_chinese_and_an_english_variation():
         assert len(zh) == 1 and len(default) == 1, name
 
 
-def test_every_response_the_actions_use_exists():
+def test_every_response_the_actions_and_rules_use_exists():
     source = "\n".join(p.read_text() for p in (ROOT / "actions").glob("*.py"))
+    source += "\n".join(p.read_text() for p in (ROOT / "bot" / "data").glob("*.yml"))
     from actions.handoff import REASONS
 
     used = {f"utter_handoff_{r}" for r in REASONS if r != "service_error"}
-    used |= {name for name in DOMAIN["responses"] if f'"{name}"' in source}
-    assert used <= set(DOMAIN["responses"])
-    assert {"utter_ok", "utter_feedback_thanks", "utter_feedback_sorry"} <= used
+    used |= {"utter_handoff_low_confidence_with_candidates"}
+    used |= {
+        name for name in re.findall(r"\butter_[a-z_]+", source) if not name.endswith("_") and name != "utter_message"
+    }
+    assert used - set(DOMAIN["responses"]) == set()
+    assert {"utter_ok", "utter_feedback_thanks", "utter_feedback_sorry", "utter_out_of_scope"} <= used
+
+
+def test_both_string_catalogues_have_the_same_keys_and_fields():
+    english, chinese = catalogue("en"), catalogue("zh")
+    assert set(english) == set(chinese)
+    fields = re.compile(r"\{(\w+)\}")
+    for key in english:
+        assert set(fields.findall(english[key])) == set(fields.findall(chinese[key])), key
+
+
+def test_the_domain_holds_no_text_of_its_own():
+    source = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+    assert "responses" not in source  # they come from bot/strings
 
 
 def test_every_setting_is_documented_in_the_readme():

@@ -84,6 +84,30 @@
     $("queue-empty").hidden = state.queue.length > 0;
   }
 
+  // --- finding any conversation that was handed off, closed ones too --------------------------
+  var findTimer = null;
+  $("find").addEventListener("input", function () {
+    clearTimeout(findTimer);
+    var query = $("find").value.trim();
+    findTimer = setTimeout(function () {
+      api("GET", "/api/desk/conversations?q=" + encodeURIComponent(query)).then(function (data) {
+        var list = $("found");
+        list.textContent = "";
+        if (!query) return;
+        data.conversations.forEach(function (c) {
+          var li = el("li", "");
+          li.tabIndex = 0;
+          li.append(el("span", "badge", c.channel), el("span", "badge", c.outcome || c.state),
+            document.createTextNode(" " + (c.user_name ? c.user_name + " · " : "") + c.conversation_id));
+          li.addEventListener("click", function () { open(c.conversation_id); });
+          li.addEventListener("keydown", function (e) { if (e.key === "Enter") open(c.conversation_id); });
+          list.append(li);
+        });
+        if (!data.conversations.length) list.append(el("li", "empty", "No conversation matches."));
+      }).catch(showError);
+    }, 250);
+  });
+
   setInterval(function () { // wait times tick without asking the server
     var elapsed = Math.floor((Date.now() - (state.loadedAt || Date.now())) / 1000);
     document.querySelectorAll("#queue .wait").forEach(function (node) {
@@ -125,7 +149,7 @@
 
   function renderConversation() {
     var data = state.detail;
-    $("conversation-title").textContent = data.id + " · " + data.channel + " · " + data.language + (data.reason ? " · " + data.reason : "");
+    $("conversation-title").textContent = (data.user_name ? data.user_name + " · " : "") + data.id + " · " + data.channel + " · " + data.language + (data.reason ? " · " + data.reason : "");
     var mine = data.owner && data.owner.id === me;
     // data.reason is set while a handoff is open (waiting, a ticket, or one its user left for the bot).
     $("conversation-owner").textContent = data.owner ? "with " + data.owner.name
@@ -144,8 +168,23 @@
       var node = el("div", "msg " + m.role);
       var who = m.role === "agent" ? (m.agent || "Agent") : m.role === "bot" ? "Bot" + (m.title ? " · " + m.title : "") + (m.score !== null && m.score !== undefined ? " · " + m.score.toFixed(2) : "") : m.role === "user" ? "User" : "";
       if (who) node.append(el("span", "who", who));
-      node.append(document.createTextNode(m.role === "user" && m.display ? m.display + " [" + m.text + "]" : m.text));
+      if (m.role === "user" && m.display) { // a button press, as the user saw it
+        var pressed = el("span", "pressed", m.display);
+        pressed.title = m.text;
+        node.append(pressed);
+      } else {
+        node.append(document.createTextNode(m.text));
+      }
+      if (m.choices && m.choices.length) {
+        node.append(el("div", "offered", "Offered: " + m.choices.map(function (c) { return c.title; }).join(" · ")));
+      }
       log.append(node);
+    });
+    var earlier = $("handoffs");
+    earlier.textContent = "";
+    data.handoffs.forEach(function (h) {
+      earlier.append(el("li", "", h.started.slice(0, 16).replace("T", " ") + " · " + h.reason + " · " +
+        (h.outcome || "open") + (h.agent ? " · " + h.agent : "")));
     });
     log.scrollTop = log.scrollHeight;
     var notes = $("notes");

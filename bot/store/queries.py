@@ -362,6 +362,28 @@ class Store:
             )
         return attempts
 
+    async def find_conversations(self, text: str, limit: int = 20) -> list[tuple[Conversation, Handoff]]:
+        """Conversations that were handed off, newest first, with their latest handoff, open or
+        ended: all of them, or those whose id, user's name or any message contains `text`."""
+        latest = (
+            select(Handoff.conversation_id, func.max(Handoff.id).label("handoff_id"))
+            .group_by(Handoff.conversation_id)
+            .subquery()
+        )
+        query = (
+            select(Conversation, Handoff)
+            .join(latest, latest.c.conversation_id == Conversation.id)
+            .join(Handoff, Handoff.id == latest.c.handoff_id)
+            .order_by(Conversation.updated_at.desc())
+            .limit(limit)
+        )
+        if text:
+            pattern = f"%{text}%"
+            said = select(Message.id).where(Message.conversation_id == Conversation.id, Message.text.ilike(pattern))
+            query = query.where(Conversation.id.ilike(pattern) | Conversation.user_name.ilike(pattern) | said.exists())
+        async with self._sessions() as session:
+            return [(conversation, handoff) for conversation, handoff in await session.execute(query)]
+
     async def notes(self, conversation_id: str) -> list[tuple[Note, User]]:
         async with self._sessions() as session:
             rows = await session.execute(

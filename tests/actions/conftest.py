@@ -1,22 +1,19 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from rasa_sdk import Tracker
 
+from bot.rasa_domain import build_domain
 from knowledge_base.articles import load_articles
 from knowledge_base.index import KnowledgeIndex
 from knowledge_base.search import HybridSearcher
 from tests.helpers import hashing_encoders, write_articles
 
-DOMAIN_PATH = Path(__file__).resolve().parents[2] / "bot" / "domain.yml"
-
 
 @pytest.fixture(scope="session")
 def domain() -> dict:
-    return yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
+    """The domain as trained: bot/domain.yml with its responses from bot/strings."""
+    return build_domain()
 
 
 @pytest.fixture

@@ -36,8 +36,8 @@ def test_answer_is_in_the_conversation_language(knowledge_base, domain):
     assert messages[0]["custom"]["title"] == "话费缴纳方式"
 
 
-def test_low_score_hands_off_with_reason_low_confidence(knowledge_base, domain):
-    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=1.01))
+def test_low_score_hands_off_with_reason_low_confidence_and_nothing_to_offer(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=1.01, candidate_share=1.0))
     messages, events = run(action, make_tracker("How can I pay my bill?"), domain)
 
     assert messages == [
@@ -55,13 +55,25 @@ def test_low_score_hands_off_with_reason_low_confidence(knowledge_base, domain):
     assert SlotSet("last_article_id", None) in events
 
 
-def test_off_topic_intent_needs_a_higher_score(knowledge_base, domain):
+def test_low_score_hands_off_with_the_best_candidates_to_read_meanwhile(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=1.01, candidate_share=0.01))
+    messages, _ = run(action, make_tracker("How can I pay my bill?"), domain)
+    assert messages[0]["response"] == "utter_handoff_low_confidence_with_candidates"
+    assert messages[0]["custom"]["handoff"] == {"reason": "low_confidence"}
+    choices = messages[0]["custom"]["choices"]
+    assert 1 <= len(choices) <= 3 and choices[0]["article_id"] == "billing-payment-methods"
+    assert choices[0]["payload"] == choice_payload("billing-payment-methods")
+
+
+def test_off_topic_intent_needs_a_higher_score_and_gets_an_offer_not_a_handoff(knowledge_base, domain):
     settings = AnswerSettings(threshold=0.2, out_of_scope_threshold=1.01)
     action = ActionAnswerQuestion(knowledge_base, settings)
     as_question, _ = run(action, make_tracker("How can I pay my bill?"), domain)
-    as_off_topic, _ = run(action, make_tracker("How can I pay my bill?", "out_of_scope"), domain)
+    as_off_topic, events = run(action, make_tracker("How can I pay my bill?", "out_of_scope"), domain)
     assert as_question[0]["custom"]["article_id"] == "billing-payment-methods"
-    assert as_off_topic[0]["custom"] == {"handoff": {"reason": "low_confidence"}}
+    assert as_off_topic[0]["response"] == "utter_out_of_scope"
+    assert as_off_topic[0]["custom"] == {"choices": [{"title": "Talk to a person", "payload": "/request_human"}]}
+    assert SlotSet("last_article_id", None) in events
 
 
 def test_fallback_verdict_uses_the_intent_it_overruled(knowledge_base, domain):
@@ -72,7 +84,7 @@ def test_fallback_verdict_uses_the_intent_it_overruled(knowledge_base, domain):
         ranking=[{"name": "nlu_fallback", "confidence": 0.5}, {"name": "out_of_scope", "confidence": 0.4}],
     )
     messages, _ = run(ActionAnswerQuestion(knowledge_base, settings), tracker, domain)
-    assert messages[0]["custom"] == {"handoff": {"reason": "low_confidence"}}
+    assert messages[0]["response"] == "utter_out_of_scope"  # off-topic after all: an offer
 
 
 def test_close_runners_up_are_offered_as_choices(knowledge_base, domain):

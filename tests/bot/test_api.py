@@ -295,3 +295,35 @@ def test_reading_conversations_is_off_without_a_token(tmp_path, rasa):
         response = c.get("/api/conversations/telegram:42")
     assert response.status_code == 403
     assert "TOUCHPOINT_API_TOKEN" in response.json()["error"]["message"]
+
+
+LOW_CONFIDENCE_WITH_CANDIDATES = [
+    {"recipient_id": "c1", "text": "I'm not sure I have the right answer to that. Meanwhile, one of these might help:"},
+    {
+        "recipient_id": "c1",
+        "custom": {
+            "handoff": {"reason": "low_confidence"},
+            "choices": [{"title": "Roaming rates", "payload": '/choose_article{"article_id":"roaming-rates"}'}],
+        },
+    },
+]
+
+
+def test_a_low_confidence_handoff_shows_its_candidates_under_the_notice_that_says_when(client, rasa):
+    rasa.replies.append(LOW_CONFIDENCE_WITH_CANDIDATES)
+    reply = send(client, "roaming charges in Japan??").json()
+    said, notice = reply["messages"]
+    assert said["choices"] == []  # the buttons go under the last message, where the widget shows them
+    assert [c["payload"] for c in notice["choices"]] == [
+        '/choose_article{"article_id":"roaming-rates"}',
+        "/leave_message",
+    ]
+
+    someone_online(client)
+    rasa.replies.append(LOW_CONFIDENCE_WITH_CANDIDATES)
+    queued = send(client, "roaming charges in Japan??", "c2").json()["messages"][-1]
+    assert queued["text"] == "You are number 1 in the queue."
+    assert [c["payload"] for c in queued["choices"]] == [
+        '/choose_article{"article_id":"roaming-rates"}',
+        "/back_to_bot",
+    ]

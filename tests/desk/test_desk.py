@@ -141,6 +141,7 @@ def test_pages_and_apis_refuse_anyone_not_signed_in(user):
         ("POST", "/api/desk/conversations/c1/messages"),
         ("POST", "/api/desk/conversations/c1/handback"),
         ("GET", "/api/desk/search?q=roaming"),
+        ("GET", "/api/desk/conversations?q=c1"),
     ]:
         response = user.request(method, path)
         assert response.status_code == 401, (method, path)
@@ -413,3 +414,20 @@ def test_after_a_long_wait_the_user_may_keep_waiting_go_back_to_the_bot_or_leave
     assert set(queue) == {"c1", "c3"} and queue["c3"]["ticket"] and not queue["c1"]["ticket"]
     answered = send(user, "How do I turn on roaming?", "c2").json()
     assert answered["messages"][0]["title"] == "Turn on international roaming"
+
+
+def test_closed_conversations_are_found_by_name_id_or_words_and_presses_show_their_label(user, alice):
+    handed_off(user)
+    alice.post("/api/desk/conversations/c1/claim")
+    alice.post("/api/desk/conversations/c1/close")
+    send(user, "/person_helped")
+    send(user, "How do I turn on roaming?", "c2")  # never handed off: not the desk's
+
+    for query in ("c1", "want a person"):
+        [found] = alice.get(f"/api/desk/conversations?q={query}").json()["conversations"]
+        assert (found["conversation_id"], found["outcome"], found["state"]) == ("c1", "closed", "bot")
+    assert alice.get("/api/desk/conversations?q=nothing-like-this").json()["conversations"] == []
+
+    pressed = alice.get("/api/desk/conversations/c1").json()["messages"][-2]
+    assert (pressed["text"], pressed["display"]) == ("/person_helped", "👍 Yes")
+    assert [h["outcome"] for h in alice.get("/api/desk/conversations/c1").json()["handoffs"]] == ["closed"]

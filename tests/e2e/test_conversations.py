@@ -47,14 +47,16 @@ def test_answer_carries_article_score_and_is_stored(chat):
 
 
 @pytest.mark.parametrize(("language", "text"), [(lang, t) for lang in ("en", "zh") for t in QUERIES["off_topic"][lang]])
-def test_off_topic_questions_hand_off(chat, language, text):
+def test_off_topic_questions_get_what_the_bot_can_do_and_a_person_offered_not_a_handoff(chat, language, text):
     reply = chat.say(text)
-    assert reply["handoff"] == {"reason": "low_confidence"}, reply
-    # Nobody's console open: offered to leave a message, with the bot; else queued, with a way back.
-    assert (reply["state"], reply["messages"][-1]["choices"][0]["payload"]) in (
-        ("bot", "/leave_message"),
-        ("waiting", "/back_to_bot"),
-    )
+    assert reply["handoff"] is None and reply["state"] == "bot", reply
+    [offer] = reply["messages"]
+    assert ("套餐" if language == "zh" else "plan") in offer["text"]
+    assert offer["choices"] == [
+        {"title": "转人工客服" if language == "zh" else "Talk to a person", "payload": "/request_human"}
+    ]
+    taken = chat.say(offer["choices"][0]["payload"])  # the user takes the offer: now a handoff
+    assert taken["handoff"] == {"reason": "user_request"}
 
 
 @pytest.mark.parametrize(
