@@ -284,7 +284,9 @@ class Conversations:
             raise NothingToClaim(conversation.id)
         await tx.claim(current.handoff, agent.id)
         move(conversation, "claim")
-        told = self.tell(tx, conversation, "agent_joined", name=agent.name)
+        told = self.tell(
+            tx, conversation, "agent_joined", name=agent.name, choices=[back_button(conversation.language)]
+        )
         return [told, QueueChanged(), RasaPaused(conversation.id, True)]
 
     async def agent_says(self, tx: Tx, conversation: Conversation, agent: User, message: str) -> list[Event]:

@@ -40,7 +40,7 @@ class LiveTopic:
         self._hub = hub
 
     async def deliver(self, conversation: Conversation, messages: Sequence[Message]) -> None:
-        frame = {"type": "push", "messages": [message_json(m) for m in messages]}
+        frame = {"type": "push", "messages": [message_json(m) for m in messages], "state": conversation.state}
         self._hub.publish(conversation_topic(conversation.id), frame)
 
 

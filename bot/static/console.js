@@ -70,6 +70,7 @@
       wait.dataset.seconds = item.wait_seconds;
       meta.append(wait);
       meta.append(el("span", "owner", item.claimed_by ? "with " + item.claimed_by : "waiting"));
+      if (item.user_name) meta.append(el("span", "name", item.user_name));
       li.append(meta, el("div", "last", item.last_message || "(no message)"));
       if (item.attempts.length) {
         li.append(el("div", "attempts", "Bot tried: " + item.attempts.map(function (a) {

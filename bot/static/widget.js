@@ -97,6 +97,9 @@
     ".chips button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:16px;padding:4px 10px;cursor:pointer;font-size:13px}",
     ".notice{align-self:center;text-align:center;background:#e8f0fe;color:#1a3d7c;border-radius:8px;padding:8px 12px;font-size:13px}",
     ".error{align-self:flex-end;color:#b42318;font-size:12px}",
+    ".away{display:flex;justify-content:center;padding:6px 10px;border-top:1px solid #d8dee4;background:#f6f8fa}",
+    ".away[hidden]{display:none}",
+    ".away button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:16px;padding:4px 12px;cursor:pointer;font-size:13px}",
     ".typing{align-self:flex-start;color:#57606a;padding:6px 12px}",
     ".typing span{display:inline-block;width:6px;height:6px;margin:0 2px;border-radius:50%;background:#8c959f;animation:blink 1.2s infinite}",
     ".typing span:nth-child(2){animation-delay:.2s}.typing span:nth-child(3){animation-delay:.4s}",
@@ -125,12 +128,17 @@
   var closeButton = el("button", { type: "button", class: "close" }, "✕");
   var status = el("div", { class: "status", role: "status" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", tabindex: "0" });
+  // While a person has (or is about to have) the conversation, the way back to the assistant
+  // stays in view, whatever the last message was.
+  var away = el("div", { class: "away", hidden: "" });
+  var backButton = el("button", { type: "button" });
+  away.append(backButton);
   var form = el("form");
   var input = el("textarea", { rows: "1", enterkeyhint: "send" });
   var sendButton = el("button", { type: "submit" });
   header.append(title, langButton, closeButton);
   form.append(input, sendButton);
-  panel.append(header, status, log, form);
+  panel.append(header, status, log, away, form);
   root.append(bubble, panel);
 
   function t(key) {
@@ -148,6 +156,7 @@
     input.setAttribute("placeholder", t("placeholder"));
     input.setAttribute("aria-label", t("placeholder"));
     sendButton.textContent = t("send");
+    backButton.textContent = t("button_back_to_bot");
     panel.setAttribute("lang", state.language === "zh" ? "zh-CN" : "en");
     updateStatus();
   }
@@ -269,7 +278,9 @@
     if (message.role === "agent") node.appendChild(el("span", { class: "who" }, message.agent || ""));
     if (message.title) node.appendChild(el("span", { class: "title" }, message.title));
     node.appendChild(articleBody(message.text || ""));
-    var chips = (message.choices || []).filter(function (c) { return c && c.title && c.payload; });
+    var chips = (message.choices || []).filter(function (c) {
+      return c && c.title && c.payload && !(c.payload === "/back_to_bot" && !away.hidden); // the bar has it
+    });
     var rateable = latest && message.article_id && !message.handoff;
     if (latest && (chips.length || rateable)) {
       var row = el("div", { class: "chips", role: "group" });
@@ -344,6 +355,10 @@
     scrollDown();
   }
 
+  backButton.addEventListener("click", function () {
+    away.hidden = true;
+    pressButton("/back_to_bot", t("button_back_to_bot"));
+  });
   function pressButton(payload, label) { enqueue({ type: "button", id: newId(), payload: payload, label: label }); }
 
   // The server handles one message at a time, in order, and each id once: the whole outbox can
@@ -400,7 +415,12 @@
     });
   }
 
+  function showState(conversationState) { // bot | waiting | ticket | agent
+    if (conversationState) away.hidden = conversationState === "bot";
+  }
+
   function receive(frame) {
+    showState(frame.state);
     if (frame.type === "session") {
       state.session = frame.session;
       save("session", frame.session);

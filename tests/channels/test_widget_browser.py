@@ -4,6 +4,8 @@ stopped and restarted under the page."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 from starlette.applications import Starlette
@@ -106,6 +108,13 @@ def test_answer_shows_title_choices_and_rating_and_not_helpful_is_sent(page, ras
     expect(page.get_by_role("button", name="👎 Not helpful")).to_have_count(0)  # rating goes once used
 
 
+def screenshot(page, name: str) -> None:
+    """Kept in build/screenshots, to look at the widget as its users see it."""
+    folder = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name))
+
+
 def test_with_nobody_online_the_user_may_leave_a_message_and_always_get_back_to_the_bot(page, rasa):
     open_widget(page)
     ask(page, "I want a person")
@@ -117,11 +126,16 @@ def test_with_nobody_online_the_user_may_leave_a_message_and_always_get_back_to_
     noted = page.locator(".msg.bot").last
     expect(noted).to_contain_text("Thanks, we've noted that.")
     sent_to_rasa = len(rasa.sent)
-    noted.get_by_role("button", name="Back to the assistant").click()
+    back = page.get_by_role("button", name="Back to the assistant")  # in view in every state but bot
+    expect(back).to_have_count(1)
+    screenshot(page, "widget-ticket.png")
+    back.click()
     expect(page.locator(".msg.bot").last).to_contain_text("Your message stays with our team")
+    expect(back).to_be_hidden()
     ask(page, "How do I turn on roaming?")
     expect(page.locator(".msg.bot .title").last).to_have_text("Turn on international roaming")
     assert len(rasa.sent) == sent_to_rasa + 1  # the bot has the conversation again
+    screenshot(page, "widget-back-to-the-bot.png")
 
 
 def test_messages_sent_offline_are_queued_and_delivered_once_in_order(page, server, rasa):

@@ -88,7 +88,8 @@ def run_the_desk_flow(base: str, user, desk, agent: str) -> None:
     expect(item).to_contain_text("web")
     item.click()
     desk.get_by_role("button", name="Take this chat").click()
-    expect(user.locator(".notice").last).to_have_text("Alice Wong from our support team has joined the chat.")
+    expect(user.locator(".msg.bot").last).to_have_text("Alice Wong from our support team has joined the chat.")
+    expect(user.get_by_role("button", name="Back to the assistant")).to_be_visible()  # in view while Alice has it
 
     desk.get_by_placeholder("Search articles…").fill("roaming")
     expect(desk.locator("#results li").first).to_be_visible(timeout=30_000)
