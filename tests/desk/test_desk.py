@@ -431,3 +431,13 @@ def test_closed_conversations_are_found_by_name_id_or_words_and_presses_show_the
     pressed = alice.get("/api/desk/conversations/c1").json()["messages"][-2]
     assert (pressed["text"], pressed["display"]) == ("/person_helped", "👍 Yes")
     assert [h["outcome"] for h in alice.get("/api/desk/conversations/c1").json()["handoffs"]] == ["closed"]
+
+
+def test_an_api_client_reads_the_agents_reply_with_its_conversation_token_alone(app, user, alice):
+    handed_off(user)
+    alice.post("/api/desk/conversations/c1/claim")
+    alice.post("/api/desk/conversations/c1/messages", json={"text": "Alice here: which country?"})
+    token = user.conversation_tokens["c1"]
+    assert user.get("/api/conversations/c1").status_code == 401  # the API client holds no staff or API token
+    mine = user.get("/api/conversations/c1", headers={"X-Conversation-Token": token}).json()
+    assert (mine["messages"][-1]["role"], mine["messages"][-1]["text"]) == ("agent", "Alice here: which country?")
