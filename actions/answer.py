@@ -39,6 +39,31 @@ class Verdict:
     candidates: list[Hit]
     off_topic: bool
     language: str
+    threshold: float
+
+    @property
+    def decision(self) -> str:
+        """answer | choices (the answer with close runners-up) | off_topic | hand_off"""
+        if self.confident:
+            return "choices" if len(self.confident) > 1 else "answer"
+        return "off_topic" if self.off_topic else "hand_off"
+
+
+def decide(hits: list[Hit], settings: AnswerSettings, *, off_topic: bool, language: str) -> Verdict:
+    """Answer, offer choices or hand off, from the ranked `hits` for a message; stricter when the
+    NLU took the message as off-topic."""
+    threshold = settings.threshold
+    if off_topic:
+        threshold = max(threshold, settings.out_of_scope_threshold)
+    if not hits or hits[0].score < threshold:
+        floor = settings.threshold * settings.candidate_share
+        candidates = [hit for hit in hits if hit.score >= floor][: settings.max_choices]
+        return Verdict([], candidates, off_topic, language, threshold)
+    best = hits[0]
+    runners_up = [
+        hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= settings.choice_margin
+    ]
+    return Verdict([best, *runners_up], [], off_topic, language, threshold)
 
 
 def article_choice(article: Article) -> dict[str, str]:
@@ -84,20 +109,11 @@ class ActionAnswerQuestion(Action):
         message as a question."""
         language = tracker.get_slot("language") or "en"
         hits = self._kb.search(query, language, k=self._settings.max_choices + 1)
-        off_topic = top_intent(tracker) == "out_of_scope"
-        threshold = self._settings.threshold
-        if off_topic:
-            threshold = max(threshold, self._settings.out_of_scope_threshold)
-        if not hits or hits[0].score < threshold:
-            logger.info("No confident answer (best %.3f < %.3f) for %r", hits[0].score if hits else 0, threshold, query)
-            floor = self._settings.threshold * self._settings.candidate_share
-            candidates = [hit for hit in hits if hit.score >= floor][: self._settings.max_choices]
-            return Verdict([], candidates, off_topic, language)
-        best = hits[0]
-        runners_up = [
-            hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= self._settings.choice_margin
-        ]
-        return Verdict([best, *runners_up], [], off_topic, language)
+        verdict = decide(hits, self._settings, off_topic=top_intent(tracker) == "out_of_scope", language=language)
+        if not verdict.confident:
+            best = hits[0].score if hits else 0
+            logger.info("No confident answer (best %.3f < %.3f) for %r", best, verdict.threshold, query)
+        return verdict
 
     def answer(self, dispatcher: CollectingDispatcher, verdict: Verdict) -> list[EventType]:
         """Answer with the verdict's best article. Without one: an off-topic message is told what

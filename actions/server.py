@@ -1,9 +1,11 @@
-"""The action server: loads the knowledge-base index once and serves Rasa's action calls, and
-the agents' search-as-you-type (GET /search), so the models are loaded in one process only."""
+"""The action server: serves Rasa's action calls from the published knowledge base, and the
+agents' search-as-you-type (GET /search), so the models are loaded in one process only. It
+follows every publication without a restart (`actions/live.py`)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 
 from rasa_sdk.endpoint import create_app
@@ -13,38 +15,73 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from actions.answer import ActionAnswerQuestion, AnswerSettings
+from actions.curation import add_curation
 from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff
 from actions.language import ActionDetectLanguage
+from actions.live import LiveKnowledgeBase
 from bot.settings import Settings, load_settings
-from knowledge_base.search import HybridSearcher, KnowledgeBase, open_searcher
+from bot.store import Store
+from knowledge_base.encoder import load_encoders
+from knowledge_base.search import KnowledgeBase
+from knowledge_base.text import Analyzer
 
 logger = logging.getLogger(__name__)
 
 
-def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionExecutor:
-    answer_settings = AnswerSettings(
+def answer_settings(settings: Settings) -> AnswerSettings:
+    return AnswerSettings(
         threshold=settings.answer_threshold,
         out_of_scope_threshold=settings.out_of_scope_threshold,
         choice_margin=settings.choice_margin,
         max_choices=settings.max_choices,
     )
+
+
+def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionExecutor:
     executor = ActionExecutor()
     for action in (
         ActionDetectLanguage(),
-        ActionAnswerQuestion(knowledge_base, answer_settings),
+        ActionAnswerQuestion(knowledge_base, answer_settings(settings)),
         ActionHandoff(),
-        ActionFeedback(knowledge_base, settings.not_helpful_limit, answer_settings),
+        ActionFeedback(knowledge_base, settings.not_helpful_limit, answer_settings(settings)),
     ):
         executor.register_action(action)
     return executor
 
 
-def load_knowledge_base(settings: Settings) -> HybridSearcher:
-    searcher = open_searcher(settings.articles_dir, settings.index_dir, settings.embedding_models, settings.cache_dir)
-    searcher.search("warm up", "en")  # first query pays one-off costs (jieba, torch kernels)
-    searcher.search("预热", "zh")
-    return searcher
+def live_knowledge_base(settings: Settings, store: Store) -> LiveKnowledgeBase:
+    """The published knowledge base, with the models loaded once for every rebuild."""
+    return LiveKnowledgeBase(
+        store, settings.index_dir, load_encoders(settings.embedding_models), Analyzer(settings.cache_dir)
+    )
+
+
+def add_knowledge_status(app: Sanic, knowledge_base: LiveKnowledgeBase) -> None:
+    """GET /knowledge: the knowledge-base version this process answers from."""
+
+    @app.get("/knowledge")
+    async def knowledge(request: Request) -> HTTPResponse:
+        return json(
+            {"version": knowledge_base.version, "articles": knowledge_base.articles, "worker": knowledge_base.worker}
+        )
+
+
+def keep_current(app: Sanic, knowledge_base: LiveKnowledgeBase, store: Store) -> None:
+    """Serve once the published knowledge base is indexed; then follow every publication."""
+
+    @app.before_server_start
+    async def load(app: Sanic, loop) -> None:
+        await knowledge_base.refresh()
+        if knowledge_base.searcher is None:
+            raise RuntimeError("the knowledge base could not be indexed; see the error above")
+        logger.info("Knowledge base ready: version %d, %d articles", knowledge_base.version, knowledge_base.articles)
+        app.ctx.watch = asyncio.create_task(knowledge_base.watch())
+
+    @app.before_server_stop
+    async def stop(app: Sanic, loop) -> None:
+        app.ctx.watch.cancel()
+        await store.close()
 
 
 MAX_SEARCH_RESULTS = 10
@@ -81,10 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     settings = load_settings()
-    knowledge_base = load_knowledge_base(settings)
-    logger.info("Knowledge base ready: %d articles", len(knowledge_base.index.articles))
+    store = Store.from_url(settings.database_url)
+    knowledge_base = live_knowledge_base(settings, store)
     app = create_app(build_executor(knowledge_base, settings))
     add_search(app, knowledge_base)
+    add_knowledge_status(app, knowledge_base)
+    add_curation(app, knowledge_base, answer_settings(settings))
+    keep_current(app, knowledge_base, store)
     app.run(host=args.host, port=args.port, single_process=True, motd=False, access_log=False)
 
 

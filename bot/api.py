@@ -30,7 +30,8 @@ CHANNELS = ("api", "cli")
 RESERVED_PREFIXES = ("telegram:", "web:")
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body; InvalidRequest if it is anything else."""
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -67,7 +68,7 @@ def _holds_token(request: Request, conversation) -> bool:
 
 
 async def post_message(request: Request) -> JSONResponse:
-    body = await _json_object(request)
+    body = await json_object(request)
     conversation_id = _conversation_id(body)
     text = _string_field(body, "text", MAX_TEXT)
     channel = body.get("channel", "api")

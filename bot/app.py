@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from bot import api, auth, desk
+from bot import api, auth, curation, desk
 from bot.channels import telegram_webhook, widget
 from bot.channels.base import Channels, LiveTopic, StoredOnly
 from bot.errors import ApiError
@@ -91,11 +91,18 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         https_only=settings.secure_cookies,
     )
     return Starlette(
-        routes=api.routes + telegram_webhook.routes + widget.routes + auth.routes + desk.routes + [static],
+        routes=api.routes
+        + telegram_webhook.routes
+        + widget.routes
+        + auth.routes
+        + desk.routes
+        + curation.routes
+        + [static],
         middleware=[session],
         lifespan=lifespan,
         exception_handlers={
             auth.LoginRequired: auth.login_redirect,
+            **curation.exception_handlers,
             ApiError: _api_error,
             HTTPException: _http_error,
             Exception: _unexpected_error,

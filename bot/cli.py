@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -20,35 +21,79 @@ from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
     from knowledge_base.articles import ArticleError, load_articles
 
+    folder = Path(args.folder) if args.folder else settings.articles_dir
     try:
-        articles = load_articles(settings.articles_dir, include_unpublished=True)
+        articles = load_articles(folder, include_unpublished=True)
     except (ArticleError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     languages = sorted({a.language for a in articles})
-    print(f"{len(articles)} articles OK ({', '.join(languages)}) in {settings.articles_dir}")
+    print(f"{len(articles)} articles OK ({', '.join(languages)}) in {folder}")
     return 0
+
+
+def published_index(settings: Settings, *, rebuild: bool = False):
+    """The index of the published knowledge base in the database (the demo folder imported into
+    a database that has no articles yet), built if no process built it before."""
+    from knowledge_base.encoder import load_encoders
+    from knowledge_base.index import cached_index
+    from knowledge_base.text import Analyzer
+
+    async def work(store):
+        await store.library.seed(settings.articles_dir)
+        return await store.library.live_articles()
+
+    version, articles = with_store(settings, work)
+    if rebuild:
+        shutil.rmtree(settings.index_dir, ignore_errors=True)
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    encoders = load_encoders(settings.embedding_models)
+    return version, cached_index(articles, settings.index_dir, encoders, Analyzer(settings.cache_dir)), encoders
 
 
 def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     from knowledge_base.articles import ArticleError
-    from knowledge_base.encoder import load_encoders
-    from knowledge_base.index import open_index
-    from knowledge_base.text import Analyzer
 
     try:
-        encoders = load_encoders(settings.embedding_models)
-        index = open_index(
-            settings.articles_dir, settings.index_dir, encoders, Analyzer(settings.cache_dir), rebuild=args.rebuild
-        )
+        version, index, _ = published_index(settings, rebuild=args.rebuild)
     except (ArticleError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     manifest = index.manifest
     print(
-        f"index at {settings.index_dir}: {manifest['articles']} articles, units {manifest['units']}, "
-        f"models {manifest['models']}, built {manifest['built_at']}"
+        f"index of knowledge-base version {version} at {settings.index_dir}: {manifest['articles']} articles, "
+        f"units {manifest['units']}, models {manifest['models']}, built {manifest['built_at']}"
     )
+    return 0
+
+
+def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
+    """`touchpoint kb import DIR`: the folder's articles into the database, all or nothing;
+    `kb export DIR`: every article back out as files."""
+    from knowledge_base.articles import ArticleError, read_article_files
+
+    folder = Path(args.folder)
+    if args.action == "import":
+        try:
+            files = read_article_files(folder)
+        except (ArticleError, FileNotFoundError) as exc:
+            print(f"error: {exc}; nothing was imported", file=sys.stderr)
+            return 1
+        report = with_store(settings, lambda store: store.library.import_articles(files))
+        print(
+            f"Imported {folder}: {report.added} new, {report.changed} changed, {report.unchanged} unchanged; "
+            f"knowledge-base version {report.version} (running action servers follow within seconds)."
+        )
+        return 0
+    if folder.exists() and any(folder.iterdir()) and not args.force:
+        print(f"error: {folder} is not empty; export into a new folder or pass --force", file=sys.stderr)
+        return 1
+    articles = with_store(settings, lambda store: store.library.export_articles())
+    for article, text in articles:
+        path = folder / article.language / f"{article.id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    print(f"Exported {len(articles)} articles to {folder}")
     return 0
 
 
@@ -239,11 +284,12 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
-    """Search the knowledge base directly, without Rasa: what would the bot answer?"""
-    from knowledge_base.search import open_searcher
-    from knowledge_base.text import detect_language
+    """Search the published knowledge base directly, without Rasa: what would the bot answer?"""
+    from knowledge_base.search import HybridSearcher
+    from knowledge_base.text import Analyzer, detect_language
 
-    searcher = open_searcher(settings.articles_dir, settings.index_dir, settings.embedding_models, settings.cache_dir)
+    _, index, encoders = published_index(settings)
+    searcher = HybridSearcher(index, encoders, Analyzer(settings.cache_dir))
     language = args.language or detect_language(args.question)
     hits = searcher.search(args.question, language, k=args.k)
     print(json.dumps([{"article_id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
@@ -262,12 +308,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from knowledge_base.search import open_searcher
 
     articles_dir = Path(args.articles or settings.articles_dir).resolve()
-    default_kb = articles_dir == Path(settings.articles_dir).resolve()
-    # Each knowledge base keeps its own index (converted benchmarks all call their folder "articles").
+    # Each folder keeps its own index (converted benchmarks all call their folder "articles").
     folder = f"{articles_dir.parent.name}-{hashlib.sha256(str(articles_dir).encode()).hexdigest()[:8]}"
-    index_dir = Path(args.index_dir) if args.index_dir else (
-        settings.index_dir if default_kb else settings.build_dir / "eval-index" / folder
-    )  # fmt: skip
+    index_dir = Path(args.index_dir) if args.index_dir else settings.build_dir / "eval-index" / folder
     name = Path(args.queries).stem
     out_dir = settings.build_dir / "eval"
     try:
@@ -312,10 +355,12 @@ def cmd_convert(settings: Settings, args: argparse.Namespace) -> int:
     from knowledge_base.benchmarks import CONVERTERS, write_benchmark
 
     source = Path(args.source)
-    options = {"shots": args.shots} if args.shots is not None else {}
-    if options and args.benchmark != "banking77":
-        print("error: --shots applies to banking77 only", file=sys.stderr)
-        return 2
+    applies_to = {"shots": "banking77", "articles": "lcqmc"}
+    options = {name: getattr(args, name) for name in applies_to if getattr(args, name) is not None}
+    for name in options:
+        if args.benchmark != applies_to[name]:
+            print(f"error: --{name} applies to {applies_to[name]} only", file=sys.stderr)
+            return 2
     try:
         benchmark = CONVERTERS[args.benchmark](source, **options)
     except (OSError, KeyError, ValueError) as exc:
@@ -367,9 +412,17 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="touchpoint", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("validate", help="check every knowledge-base article; report file, line and field")
-    index = commands.add_parser("index", help="build the knowledge-base index if it is missing or stale")
-    index.add_argument("--rebuild", action="store_true", help="rebuild even if the index is current")
+    validate = commands.add_parser("validate", help="check a folder of articles; report file, line and field")
+    validate.add_argument("folder", nargs="?", help="default: TOUCHPOINT_ARTICLES_DIR, the demo knowledge base")
+    index = commands.add_parser(
+        "index",
+        help="build the published knowledge base's index if no process built it (imports the demo into a new database)",
+    )
+    index.add_argument("--rebuild", action="store_true", help="discard every saved build and build again")
+    kb = commands.add_parser("kb", help="the knowledge base in the database: import or export a folder of articles")
+    kb.add_argument("action", choices=("import", "export"))
+    kb.add_argument("folder", help="a folder of Markdown articles (<language>/<id>.md)")
+    kb.add_argument("--force", action="store_true", help="export: write into a folder that is not empty")
     serve = commands.add_parser("serve", help="run the app alone (Rasa and actions must be running)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -386,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", help="the data set's folder, e.g. ../shared/benchmarks/clinc150")
     convert.add_argument("out", help="where to write articles/ and the *.jsonl query sets")
     convert.add_argument("--shots", type=int, help="banking77: keep this many training examples per intent")
+    convert.add_argument("--articles", type=int, help="lcqmc: keep this many questions as articles, e.g. 10000")
     domain = commands.add_parser("domain", help="write Rasa's domain, its responses from bot/strings (for training)")
     domain.add_argument("--out", help="where to write it (default: build/domain.yml)")
     database = commands.add_parser("db", help="the database: upgrade (run by `touchpoint run`), revision")
@@ -418,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "validate": cmd_validate,
     "index": cmd_index,
+    "kb": cmd_kb,
     "serve": cmd_serve,
     "run": cmd_run,
     "chat": cmd_chat,

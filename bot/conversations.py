@@ -289,9 +289,14 @@ class Conversations:
         )
         return [told, QueueChanged(), RasaPaused(conversation.id, True)]
 
-    async def agent_says(self, tx: Tx, conversation: Conversation, agent: User, message: str) -> list[Event]:
+    async def agent_says(
+        self, tx: Tx, conversation: Conversation, agent: User, message: str, article_id: str | None = None
+    ) -> list[Event]:
+        """The owner's reply; `article_id`: the knowledge-base article it quotes."""
         await self._require_owner(tx, conversation, agent)
-        row = Message(role="agent", channel=conversation.channel, text=message, data={"agent": agent.name})
+        row = Message(
+            role="agent", channel=conversation.channel, text=message, data={"agent": agent.name}, article_id=article_id
+        )
         tx.add_messages(conversation, [row])
         return [Told((row,))]
 

@@ -31,7 +31,7 @@ from bot.rasa_client import RasaUnavailable
 from bot.replies import message_json
 from bot.store import HandoffAlreadyClaimed, aware
 from bot.strings import text as catalogue_text
-from knowledge_base.articles import LANGUAGES
+from knowledge_base.articles import ID_PATTERN, LANGUAGES
 
 logger = logging.getLogger(__name__)
 
@@ -179,9 +179,10 @@ class Desk:
 
         await self._run(conversation_id, claim)
 
-    async def say(self, conversation_id: str, staff: Staff, text: str) -> dict[str, Any]:
+    async def say(self, conversation_id: str, staff: Staff, text: str, article_id: str | None = None) -> dict[str, Any]:
         async def say(tx, conversation):
-            return await self.gateway.conversations.agent_says(tx, conversation, await tx.agent(staff.id), text)
+            agent = await tx.agent(staff.id)
+            return await self.gateway.conversations.agent_says(tx, conversation, agent, text, article_id)
 
         events = await self._run(conversation_id, say)
         told = next(event for event in events if isinstance(event, Told))
@@ -265,8 +266,12 @@ async def claim(request: Request) -> JSONResponse:
 
 @requires(*AGENT_ROLES)
 async def say(request: Request) -> JSONResponse:
+    """An agent's reply; `article_id` names the knowledge-base article it quotes, if any."""
     text = await _text(request)
-    message = await _desk(request).say(request.path_params["conversation_id"], request.state.staff, text)
+    article_id = (await request.json()).get("article_id")
+    if article_id is not None and not (isinstance(article_id, str) and ID_PATTERN.match(article_id)):
+        raise InvalidRequest("'article_id' must be an article's id")
+    message = await _desk(request).say(request.path_params["conversation_id"], request.state.staff, text, article_id)
     return JSONResponse({"message": message})
 
 

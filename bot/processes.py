@@ -195,12 +195,32 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return settings.environment()
 
 
+def prepare_database(settings: Settings) -> None:
+    """The newest schema, and the demo knowledge base in a database that has no articles, before
+    any process uses it."""
+    import asyncio
+
+    from bot.store import Store
+
+    async def prepare() -> None:
+        store = Store.from_url(settings.database_url)
+        try:
+            await store.upgrade()
+            await store.library.seed(settings.articles_dir)
+        finally:
+            await store.close()
+
+    settings.build_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(prepare())
+
+
 class Stack:
     """Rasa, actions and app for one set of settings; start in dependency order, stop in reverse."""
 
     def __init__(self, settings: Settings, run_dir: Path | None = None):
         """`run_dir` holds the rendered endpoints and the logs (default: build/run)."""
         env = settings_env(settings)
+        self.settings = settings
         self.run_dir = run_dir or settings.build_dir / "run"
         self.actions = ManagedProcess(actions_spec(settings, env, self.run_dir))
         self.rasa = ManagedProcess(rasa_spec(settings, self.run_dir))
@@ -219,6 +239,7 @@ class Stack:
                     f"port {port} for {process.spec.name} is already in use (is Touchpoint already running?); "
                     "stop it or choose other ports (TOUCHPOINT_APP_PORT, TOUCHPOINT_RASA_URL, TOUCHPOINT_ACTIONS_URL)"
                 )
+        prepare_database(self.settings)
         try:
             # Rasa and the action server load their models in parallel; then the app.
             self.actions.start()

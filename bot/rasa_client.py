@@ -52,6 +52,17 @@ class RasaClient:
             return False
         return response.status_code == 200
 
+    async def parse(self, text: str) -> dict[str, Any] | None:
+        """Rasa's NLU reading of `text` (its top intent: name and confidence); None if Rasa is down."""
+        try:
+            response = await self._http.post(
+                f"{self._rasa_url}/model/parse", json={"text": text}, timeout=self._timeout
+            )
+            response.raise_for_status()
+            return response.json().get("intent")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+
     async def search(self, query: str, language: str, k: int = 5) -> list[dict[str, Any]]:
         """The action server's knowledge-base search (for the agents' console)."""
         try:

@@ -111,7 +111,8 @@ def message_json(message: Message) -> dict[str, Any]:
         "text": message.text,
         "display": data.get("display"),
         "client_id": data.get("client_id"),
-        "article_id": message.article_id,
+        "article_id": message.article_id if message.role == "bot" else None,  # an answer users rate
+        "quoted_article_id": message.article_id if message.role == "agent" else None,  # an agent's insert
         "score": message.score,
         "title": data.get("title"),
         "choices": data.get("choices") or [],

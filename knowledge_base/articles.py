@@ -99,28 +99,13 @@ def parse_article(text: str, path: Path | str = "<string>") -> Article:
     for name in REQUIRED:
         if name not in meta:
             raise ArticleError(path, 1, name, "missing required field")
-
+    problems = field_problems(meta)
+    if problems:
+        problem = problems[0]
+        raise fail(problem.field, problem.message, problem.item)
     article_id = meta["id"]
-    if not isinstance(article_id, str) or not ID_PATTERN.match(article_id):
-        raise fail("id", "must be lowercase letters, digits and single hyphens, e.g. 'roaming-activate'")
     if isinstance(path, Path) and path.suffix == ".md" and path.stem != article_id:
         raise fail("id", f"does not match the file name '{path.name}'")
-    if meta["language"] not in LANGUAGES:
-        raise fail("language", f"must be one of {', '.join(LANGUAGES)}")
-    title = meta["title"]
-    if not isinstance(title, str) or not title.strip():
-        raise fail("title", "must be a non-empty string")
-    questions = meta["questions"]
-    if not isinstance(questions, list) or not questions:
-        raise fail("questions", "must be a non-empty list of questions")
-    for number, question in enumerate(questions):
-        if not isinstance(question, str) or not question.strip():
-            raise fail("questions", f"every question must be a non-empty string, got {question!r}", number)
-    tags = meta.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
-        raise fail("tags", "must be a list of non-empty strings")
-    if meta["status"] not in STATUSES:
-        raise fail("status", f"must be one of {', '.join(STATUSES)}")
 
     body = "\n".join(lines[end + 1 :]).strip()
     if not body:
@@ -129,13 +114,54 @@ def parse_article(text: str, path: Path | str = "<string>") -> Article:
     return Article(
         id=article_id,
         language=meta["language"],
-        title=title.strip(),
-        questions=tuple(q.strip() for q in questions),
+        title=meta["title"].strip(),
+        questions=tuple(q.strip() for q in meta["questions"]),
         body=body,
-        tags=tuple(t.strip() for t in tags),
+        tags=tuple(t.strip() for t in meta.get("tags") or []),
         status=meta["status"],
         path=Path(path) if isinstance(path, Path) else None,
     )
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+    item: int | None = None  # which question, for a list field
+
+
+def field_problems(fields: dict) -> list[FieldProblem]:
+    """What is wrong with an article's fields (the front matter's, or a form's with "body"):
+    the checks of `touchpoint validate`, for every save whatever its source."""
+    problems = []
+    article_id = fields.get("id")
+    if not isinstance(article_id, str) or not ID_PATTERN.match(article_id):
+        problems.append(
+            FieldProblem("id", "must be lowercase letters, digits and single hyphens, e.g. 'roaming-activate'")
+        )
+    if fields.get("language") not in LANGUAGES:
+        problems.append(FieldProblem("language", f"must be one of {', '.join(LANGUAGES)}"))
+    title = fields.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problems.append(FieldProblem("title", "must be a non-empty string"))
+    questions = fields.get("questions")
+    if not isinstance(questions, list | tuple) or not questions:
+        problems.append(FieldProblem("questions", "must be a non-empty list of questions"))
+    else:
+        for number, question in enumerate(questions):
+            if not isinstance(question, str) or not question.strip():
+                problems.append(
+                    FieldProblem("questions", f"every question must be a non-empty string, got {question!r}", number)
+                )
+                break
+    tags = fields.get("tags") or []
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) and t.strip() for t in tags):
+        problems.append(FieldProblem("tags", "must be a list of non-empty strings"))
+    if fields.get("status") not in STATUSES:
+        problems.append(FieldProblem("status", f"must be one of {', '.join(STATUSES)}"))
+    if "body" in fields and (not isinstance(fields["body"], str) or not fields["body"].strip()):
+        problems.append(FieldProblem("body", "the answer is empty"))
+    return problems
 
 
 def render_article(article: Article) -> str:
@@ -164,12 +190,13 @@ def article_files(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).rglob("*.md") if p.name.lower() != "readme.md")
 
 
-def load_articles(directory: Path | str, *, include_unpublished: bool = False) -> list[Article]:
-    """Load every article under `directory` (recursively); fail on the first bad file."""
+def read_article_files(directory: Path | str) -> list[tuple[Article, str]]:
+    """Every article under `directory` (recursively), whatever its status, with its file's text;
+    fail on the first bad file."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"knowledge base folder {directory} does not exist")
-    articles: list[Article] = []
+    read: list[tuple[Article, str]] = []
     seen: dict[tuple[str, str], Path] = {}
     for path in article_files(directory):
         try:
@@ -186,9 +213,26 @@ def load_articles(directory: Path | str, *, include_unpublished: bool = False) -
                 path, 1, "id", f"'{article.id}' ({article.language}) is already defined in {seen[article.key]}"
             )
         seen[article.key] = path
-        if include_unpublished or article.status == "published":
-            articles.append(article)
-    return articles
+        read.append((article, path.read_bytes().decode("utf-8")))
+    return read
+
+
+def load_articles(directory: Path | str, *, include_unpublished: bool = False) -> list[Article]:
+    """Load every article under `directory` (recursively); fail on the first bad file."""
+    return [
+        article for article, _ in read_article_files(directory) if include_unpublished or article.status == "published"
+    ]
+
+
+def articles_hash(articles: list[Article]) -> str:
+    """A hash of what the index is built from: changes whenever an article's content does."""
+    digest = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: a.key):
+        for part in (article.id, article.language, article.title, *article.questions, article.body, *article.tags):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        digest.update(b"\1")
+    return digest.hexdigest()
 
 
 def content_hash(directory: Path | str) -> str:

@@ -8,8 +8,10 @@ The index is saved with a manifest (model, settings, content hash of the article
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from knowledge_base.articles import LANGUAGES, Article, content_hash, load_articles
+from knowledge_base.articles import LANGUAGES, Article, articles_hash, content_hash, load_articles
 from knowledge_base.classifier import ArticleClassifier
 from knowledge_base.encoder import NO_MODEL, Encoder
 from knowledge_base.lexical import LexicalIndex
@@ -86,8 +88,11 @@ class KnowledgeIndex:
         analyzer: Analyzer,
         settings: IndexSettings = IndexSettings(),
         content: str = "",
+        previous: KnowledgeIndex | None = None,
     ) -> KnowledgeIndex:
-        """Index `articles`; a language without an encoder in `encoders` gets the lexical side only."""
+        """Index `articles`; a language without an encoder in `encoders` gets the lexical side only.
+        Unit texts that `previous` (built with the same models) embedded are not encoded again,
+        so a rebuild after one edit encodes that edit only."""
         started = time.perf_counter()
         units: dict[str, list[Unit]] = {language: [] for language in LANGUAGES}
         for position, article in enumerate(articles):
@@ -99,7 +104,8 @@ class KnowledgeIndex:
             encoder = encoders.get(language)
             embeddings = None
             if encoder is not None:
-                embeddings = encoder.encode(texts) if texts else np.zeros((0, encoder.dimension), dtype=np.float32)
+                known = previous.embedded(language) if previous and previous.models == model_names(encoders) else {}
+                embeddings = _encode(encoder, texts, known)
                 vectors[language] = VectorIndex.build(
                     embeddings, np.arange(len(texts)), approximate_above=settings.approximate_above
                 )
@@ -121,11 +127,32 @@ class KnowledgeIndex:
         }
         return cls(articles, units, vectors, lexical, classifiers, manifest)
 
+    @property
+    def models(self) -> dict[str, str]:
+        return self.manifest.get("models", {})
+
+    def embedded(self, language: str) -> dict[str, np.ndarray]:
+        """Each unit text of `language` with its embedding, read back from the vector index."""
+        if language not in self.vectors:
+            return {}
+        vectors = self.vectors[language].vectors()
+        return {unit.text: vectors[i] for i, unit in enumerate(self.units[language])}
+
     # --- persistence ----------------------------------------------------------------------
     def save(self, directory: Path | str) -> None:
         """Write the index next to `directory` and swap it in, so readers never see half of it."""
         directory = Path(directory)
         staging = directory.with_name(directory.name + ".building")
+        self.write(staging)
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            directory.rename(old)
+        staging.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def write(self, staging: Path) -> None:
+        """Write every file of the index into the new folder `staging`."""
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         articles = [
@@ -149,13 +176,7 @@ class KnowledgeIndex:
             self.lexical[language].save(staging, f"lexical-{language}")
             if self.classifiers.get(language) is not None:
                 self.classifiers[language].save(staging / f"classifier-{language}.npz")
-        (staging / MANIFEST).write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            directory.rename(old)
-        staging.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
+        (staging / MANIFEST).write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")  # last: marks it whole
 
     @classmethod
     def load(cls, directory: Path | str) -> KnowledgeIndex:
@@ -206,6 +227,17 @@ def _units(position: int, article: Article, settings: IndexSettings) -> list[Uni
             seen.add(text)
             units.append(Unit(position, kind, text))
     return units
+
+
+def _encode(encoder: Encoder, texts: list[str], known: Mapping[str, np.ndarray]) -> np.ndarray:
+    embeddings = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+    missing = [i for i, text in enumerate(texts) if text not in known]
+    if missing:
+        embeddings[missing] = encoder.encode([texts[i] for i in missing])
+    for i, text in enumerate(texts):
+        if text in known:
+            embeddings[i] = known[text]
+    return embeddings
 
 
 def _train_classifier(
@@ -294,3 +326,61 @@ def open_index(
     index = KnowledgeIndex.build(load_articles(articles_dir), encoders, analyzer, settings, content)
     index.save(index_dir)
     return index
+
+
+KEEP_BUILDS = 3  # content-addressed builds kept beside the newest, for processes still loading one
+
+
+def build_key(articles: list[Article], encoders: Mapping[str, Encoder], settings: IndexSettings) -> str:
+    """What an index is a function of: the articles' content, the models and the settings."""
+    digest = hashlib.sha256(articles_hash(articles).encode())
+    digest.update(json.dumps([FORMAT_VERSION, model_names(encoders), _plain(settings)], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def cached_index(
+    articles: list[Article],
+    root: Path | str,
+    encoders: Mapping[str, Encoder],
+    analyzer: Analyzer,
+    settings: IndexSettings = IndexSettings(),
+    *,
+    previous: KnowledgeIndex | None = None,
+) -> KnowledgeIndex:
+    """The index of `articles`, loaded from `root/<key>` if it was built before, else built (from
+    `previous`'s embeddings where it can) and saved there. Builds are content-addressed, so any
+    number of processes can share `root`: the first to finish a build publishes it with one
+    atomic rename, and the others load it or keep their own identical one."""
+    root = Path(root)
+    key = build_key(articles, encoders, settings)
+    directory = root / key[:20]
+    if read_manifest(directory) is not None:
+        try:
+            return KnowledgeIndex.load(directory)
+        except (OSError, ValueError, KeyError) as exc:  # a build damaged on disk: make it again
+            logger.warning("The saved index at %s cannot be read (%s); rebuilding it", directory, exc)
+            shutil.rmtree(directory, ignore_errors=True)
+    index = KnowledgeIndex.build(articles, encoders, analyzer, settings, key, previous=previous)
+    staging = root / f".{key[:20]}.{os.getpid()}.{time.monotonic_ns()}"
+    index.write(staging)
+    try:
+        staging.rename(directory)
+    except OSError:  # another process published the same build first
+        shutil.rmtree(staging, ignore_errors=True)
+    _prune(root, keep=directory)
+    return index
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove all but the newest KEEP_BUILDS builds, and staging folders left by a crash."""
+    builds = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in builds[KEEP_BUILDS:]:
+        shutil.rmtree(old, ignore_errors=True)
+    hour_ago = time.time() - 3600
+    for staging in root.glob(".*"):
+        if staging.is_dir() and staging.stat().st_mtime < hour_ago:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -85,6 +85,10 @@ class HybridSearcher:
     def encoders(self) -> Mapping[str, Encoder]:
         return self._encoders
 
+    @property
+    def analyzer(self) -> Analyzer:
+        return self._analyzer
+
     def get(self, article_id: str, language: str) -> Article | None:
         """The article in that language; None if it has no version in it (no silent switch of language)."""
         return self._by_key.get((article_id, language))

@@ -53,6 +53,11 @@ class VectorIndex:
     def __len__(self) -> int:
         return self._index.ntotal
 
+    def vectors(self) -> np.ndarray:
+        """Every stored vector, in the order they were added."""
+        inner = faiss.downcast_index(self._index.index) if isinstance(self._index, faiss.IndexIDMap) else self._index
+        return inner.reconstruct_n(0, inner.ntotal)
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (scores, ids) of the `k` nearest vectors, best first; ids are -1 past the end."""
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)

@@ -212,7 +212,12 @@
     var box = $("reply-text");
     var text = box.value.trim();
     if (!text) return;
-    act("/messages", { text: text }).then(function () { if (!$("error").textContent) box.value = ""; });
+    // The article an agent inserted and still sends is recorded: curators see which article
+    // answered a question the bot could not (the suggestions inbox).
+    var inserted = state.inserted && text.indexOf(state.inserted.body) !== -1 ? state.inserted.article_id : null;
+    act("/messages", { text: text, article_id: inserted }).then(function () {
+      if (!$("error").textContent) { box.value = ""; state.inserted = null; }
+    });
   });
   $("reply-text").addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); $("reply").requestSubmit(); }
@@ -248,6 +253,7 @@
         insert.addEventListener("click", function () {
           var box = $("reply-text");
           box.value = (box.value ? box.value + "\n\n" : "") + r.title + "\n" + r.body;
+          state.inserted = { article_id: r.article_id, body: r.body };
           box.focus();
         });
         li.append(insert);

@@ -1,4 +1,5 @@
-"""The conversation store: models, queries and migrations (SQLAlchemy, Alembic)."""
+"""The store: conversations, staff and the knowledge base's articles; models, queries and
+migrations (SQLAlchemy, Alembic)."""
 
 from bot.store.models import (
     Base,

@@ -1,4 +1,5 @@
-"""The tables: conversations and their messages, handoffs, staff, claims, notes, feedback.
+"""The tables: conversations and their messages, handoffs, staff, claims, notes, feedback, and
+the knowledge base's articles with their revisions and publications.
 
 The schema changes only through the migrations beside this file (`touchpoint db upgrade`); these
 classes describe the newest revision.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -131,4 +132,86 @@ class ChannelEvent(Base):
     __tablename__ = "channel_events"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StoredArticle(Base):
+    """A knowledge-base article in one language: the zh and en versions of one article share
+    its id. Its content is in its revisions: `head` is the newest, `live` the one users are
+    answered with (None while it is a draft or archived)."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # draft | published | archived
+    head: Mapped[int] = mapped_column(Integer)
+    live: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class ArticleRevision(Base):
+    """One saved version of an article, never changed afterwards. `source` is the file text an
+    imported revision came from, so that an export gives back the same bytes."""
+
+    __tablename__ = "article_revisions"
+    __table_args__ = (UniqueConstraint("article_id", "language", "number", name="uq_article_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    questions: Mapped[list[str]] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)  # None: the command line
+    action: Mapped[str] = mapped_column(String(16))  # import | save | restore | suggestion
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Publication(Base):
+    """A change to what the bot answers with: an article published, unpublished, archived, or a
+    whole import. The knowledge base's version is the newest publication's id, which every
+    action server watches to reload."""
+
+    __tablename__ = "publications"
+    __table_args__ = (Index("ix_publications_article", "article_id", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str | None] = mapped_column(String(120), nullable=True)  # None: an import
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    action: Mapped[str] = mapped_column(String(16))  # publish | unpublish | archive | import
+    revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IndexStatus(Base):
+    """What one action-server process serves: the knowledge-base version its index was built
+    from, and why its last build failed, if it did. Shown on the curation pages."""
+
+    __tablename__ = "index_status"
+
+    worker: Mapped[str] = mapped_column(String(160), primary_key=True)  # host:pid
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    articles: Mapped[int] = mapped_column(Integer, default=0)
+    failed_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    build_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SuggestionDecision(Base):
+    """What a curator did with a question from the suggestions inbox (keyed by the user's
+    message): added it to an article, started an article from it, or dismissed it."""
+
+    __tablename__ = "suggestion_decisions"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))  # added | new_article | dismissed
+    article_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.store import migrate
+from bot.store.library import Library, Suggestions
 from bot.store.models import (
     ChannelEvent,
     Claim,
@@ -239,6 +240,8 @@ class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.library = Library(self._sessions)
+        self.suggestions = Suggestions(self._sessions)
 
     @classmethod
     def from_url(cls, url: str) -> Store:

@@ -109,3 +109,35 @@ def test_db_upgrade_command_reports_what_it_did(tmp_path, monkeypatch, capsys):
     assert f"to {head()}" in capsys.readouterr().out
     assert cli.main(["db", "upgrade"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_a_database_of_the_previous_release_gains_the_knowledge_base(url):
+    """Release fbab96c (revision 0005, the knowledge base still in files): its conversations stay,
+    and the knowledge base can be imported into it."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.store import migrate
+    from tests.helpers import SAMPLE_ARTICLES, article_text
+
+    async def check():
+        store = Store.from_url(url)
+        async with store.engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(migrate._config(sync), "0005"))
+            await connection.execute(
+                text(
+                    "INSERT INTO conversations (id, channel, language, state, created_at, updated_at) "
+                    "VALUES ('old', 'api', 'zh', 'waiting', :now, :now)"
+                ),
+                {"now": NOW},
+            )
+        assert await store.upgrade() == ("0005", head())
+        assert (await store.get_conversation("old")).state == "waiting"
+        from knowledge_base.articles import parse_article
+
+        files = [(parse_article(article_text(**a)), article_text(**a)) for a in SAMPLE_ARTICLES]
+        report = await store.library.import_articles(files)
+        assert report.added == len(SAMPLE_ARTICLES) and await store.library.version() == report.version
+        await store.close()
+
+    asyncio.run(check())

@@ -1,0 +1,170 @@
+"""The action server's side of the curation pages: the test panel and the grouping of suggestions.
+
+Both need the models and the index, which live in this process only:
+
+- `POST /try`: what the bot would do with a question, with the published knowledge base and,
+  given a draft, with that draft in place of its published version: the ranked articles, the
+  fused score and its parts (dense, lexical, classifier), the threshold and the decision.
+- `POST /group`: questions users asked that the bot did not answer well, grouped by meaning
+  across both languages, each group with the article that answers it best.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
+
+from actions.answer import AnswerSettings, Verdict, decide
+from actions.live import LiveKnowledgeBase
+from knowledge_base.articles import LANGUAGES, Article, field_problems
+from knowledge_base.search import Hit, HybridSearcher
+
+MAX_QUERY = 500
+MAX_GROUPED = 2000  # questions grouped in one call
+# Two questions are one group when their embeddings (the multilingual model's, so a Chinese and an
+# English question can meet) are at least this similar, measured from the model's "unrelated"
+# level to 1: 0 is unrelated, 1 the same sentence.
+GROUP_SIMILARITY = 0.6
+SHOWN = 5
+
+
+def error(message: str, status: int = 400) -> HTTPResponse:
+    return json({"error": {"code": "invalid_request", "message": message}}, status=status)
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "article_id": hit.article.id,
+        "title": hit.article.title,
+        "score": round(hit.score, 4),
+        "dense": round(hit.dense, 4),
+        "lexical": round(hit.lexical, 4),
+        "classifier": round(hit.probability, 4),
+    }
+
+
+def verdict_json(verdict: Verdict, hits: list[Hit]) -> dict[str, Any]:
+    return {
+        "decision": verdict.decision,
+        "threshold": verdict.threshold,
+        "answer": hit_json(verdict.confident[0]) if verdict.confident else None,
+        "choices": [hit_json(hit) for hit in verdict.confident[1:]],
+        "candidates": [hit_json(hit) for hit in verdict.candidates],
+        "hits": [hit_json(hit) for hit in hits],
+    }
+
+
+def draft_article(fields: Any) -> Article:
+    """A draft from the editor, checked as a save would be; ValueError says what is wrong."""
+    if not isinstance(fields, dict):
+        raise ValueError("'draft' must be an object with id, language, title, questions, body and tags")
+    fields = {**fields, "status": "draft"}
+    problems = field_problems(fields)
+    if problems:
+        raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
+    return Article(
+        id=fields["id"],
+        language=fields["language"],
+        title=fields["title"].strip(),
+        questions=tuple(q.strip() for q in fields["questions"]),
+        body=fields["body"].strip(),
+        tags=tuple(fields.get("tags") or ()),
+        status="published",
+    )
+
+
+def add_curation(app: Sanic, knowledge_base: LiveKnowledgeBase, settings: AnswerSettings) -> None:
+    @app.post("/try")
+    async def try_question(request: Request) -> HTTPResponse:
+        body = request.json if isinstance(request.json, dict) else {}
+        query, language = str(body.get("query") or "").strip()[:MAX_QUERY], body.get("language")
+        if language not in LANGUAGES:
+            return error(f"'language' must be one of {', '.join(LANGUAGES)}")
+        if not query:
+            return error("'query' is empty")
+        off_topic = bool(body.get("off_topic"))
+        k = settings.max_choices + 2
+        published = knowledge_base.search(query, language, k)
+        result = {
+            "query": query,
+            "language": language,
+            "version": knowledge_base.version,
+            "published": verdict_json(decide(published, settings, off_topic=off_topic, language=language), published),
+            "draft": None,
+        }
+        if body.get("draft") is not None:
+            try:
+                draft = draft_article(body["draft"])
+            except ValueError as exc:
+                return error(f"the draft is not valid: {exc}")
+            loop = asyncio.get_running_loop()
+            searcher = await loop.run_in_executor(None, knowledge_base.what_if, draft)
+            hits = searcher.search(query, language, k)
+            result["draft"] = verdict_json(decide(hits, settings, off_topic=off_topic, language=language), hits)
+        return json(result)
+
+    @app.post("/group")
+    async def group(request: Request) -> HTTPResponse:
+        body = request.json if isinstance(request.json, dict) else {}
+        questions = body.get("questions")
+        if not isinstance(questions, list) or len(questions) > MAX_GROUPED:
+            return error(f"'questions' must be a list of at most {MAX_GROUPED} {{text, language}} objects")
+        cleaned = []
+        for question in questions:
+            if not isinstance(question, dict) or question.get("language") not in LANGUAGES:
+                return error("every question needs a text and a language (en or zh)")
+            cleaned.append((str(question.get("text") or "")[:MAX_QUERY], question["language"]))
+        loop = asyncio.get_running_loop()
+        groups = await loop.run_in_executor(None, group_questions, cleaned, knowledge_base)
+        return json({"groups": groups})
+
+
+def group_questions(questions: list[tuple[str, str]], knowledge_base: LiveKnowledgeBase) -> list[dict[str, Any]]:
+    """Group `questions` (text, language) by meaning, each into the first group whose centroid it
+    is similar enough to; each group with its members' positions and the article that best
+    answers its first question, in that question's language."""
+    if not questions:
+        return []
+    vectors, baseline = embed(questions, knowledge_base.searcher)
+    members: list[list[int]] = []
+    centroids: list[np.ndarray] = []
+    for position, vector in enumerate(vectors):
+        if centroids:
+            similarity = (np.stack(centroids) @ vector - baseline) / (1 - baseline)
+            best = int(np.argmax(similarity))
+            if similarity[best] >= GROUP_SIMILARITY:
+                members[best].append(position)
+                total = vectors[members[best]].sum(axis=0)
+                centroids[best] = total / max(float(np.linalg.norm(total)), 1e-12)
+                continue
+        members.append([position])
+        centroids.append(vector)
+    groups = []
+    for positions in members:
+        text, language = questions[positions[0]]
+        hits = knowledge_base.search(text, language, 1)
+        groups.append({"members": positions, "best": hit_json(hits[0]) | {"language": language} if hits else None})
+    return groups
+
+
+def embed(questions: list[tuple[str, str]], searcher: HybridSearcher | None) -> tuple[np.ndarray, float]:
+    """Unit vectors on which questions of both languages compare, and the cosine that means
+    "unrelated" for them: the multilingual (Chinese) model's embeddings where there is one, else
+    each question's lexical features (which only group questions of one language)."""
+    texts = [text for text, _ in questions]
+    encoder = searcher.encoders.get("zh") if searcher else None
+    if encoder is not None:
+        baseline = float((searcher.index.manifest.get("dense_baseline") or {}).get("zh", 0.0))
+        return encoder.encode(texts), min(baseline, 0.95)
+    if searcher is None:
+        return np.eye(len(texts), dtype=np.float32), 0.0
+    from sklearn.feature_extraction import DictVectorizer
+
+    features = [dict.fromkeys(searcher.analyzer.features(text, language), 1.0) for text, language in questions]
+    matrix = DictVectorizer().fit_transform(features).toarray().astype(np.float32)
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12), 0.0

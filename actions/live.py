@@ -1,0 +1,160 @@
+"""The knowledge base as it is published, kept current in a running action server.
+
+Every action-server process watches the knowledge base's version in the database (the newest
+publication). When a curator publishes, unpublishes or restores an article the version moves; the
+process reads the published articles, builds their index in a worker thread (encoding only the
+texts that changed, `KnowledgeIndex.build(previous=...)`) and swaps the new searcher in with one
+assignment, so a search runs on the old index or the new one, never on half of either. A build
+that fails leaves the old index serving; the error is reported to the database
+(`Library.report_index`) for the curation pages, and the build is tried again on the next
+publication or after RETRY_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+
+from bot.store import Store
+from knowledge_base.articles import Article, articles_hash
+from knowledge_base.encoder import Encoder
+from knowledge_base.index import IndexSettings, KnowledgeIndex, cached_index
+from knowledge_base.search import Hit, HybridSearcher
+from knowledge_base.text import Analyzer
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # how often the version is read: one indexed query
+REPORT_SECONDS = 30.0  # an idle process says it is still running this often
+RETRY_SECONDS = 60.0
+DRAFTS_KEPT = 4  # a failed build is tried again after this, if nothing was published meanwhile
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LiveKnowledgeBase:
+    """A `KnowledgeBase` whose searcher is replaced whenever the published articles change."""
+
+    def __init__(
+        self,
+        store: Store,
+        index_root,
+        encoders: Mapping[str, Encoder],
+        analyzer: Analyzer,
+        settings: IndexSettings | None = None,
+        *,
+        worker: str | None = None,
+        build: Callable[[list[Article], HybridSearcher | None], HybridSearcher] | None = None,
+    ):
+        self._store = store
+        self._index_root = index_root
+        self._encoders = encoders
+        self._analyzer = analyzer
+        self._settings = settings or IndexSettings()
+        self._build = build or self._build_searcher
+        self.worker = worker or worker_name()
+        self.searcher: HybridSearcher | None = None
+        self.version = -1
+        self._drafts: dict[str, HybridSearcher] = {}  # the test panel's drafts, newest last
+        self._failed: tuple[int, float, str] | None = None  # (version, when, why) of the last failed build
+
+    # --- the KnowledgeBase protocol -------------------------------------------------------
+
+    def search(self, query: str, language: str, k: int = 5) -> list[Hit]:
+        searcher = self.searcher
+        return searcher.search(query, language, k) if searcher else []
+
+    def get(self, article_id: str, language: str) -> Article | None:
+        searcher = self.searcher
+        return searcher.get(article_id, language) if searcher else None
+
+    @property
+    def articles(self) -> int:
+        return len(self.searcher.index.articles) if self.searcher else 0
+
+    # --- keeping current ------------------------------------------------------------------
+
+    async def refresh(self) -> bool:
+        """Rebuild if the published knowledge base moved on; True if a new index was swapped in."""
+        version = await self._store.library.version()
+        if version == self.version:
+            return False
+        if self._failed and self._failed[0] == version and time.monotonic() - self._failed[1] < RETRY_SECONDS:
+            return False
+        version, articles = await self._store.library.live_articles()
+        started = time.perf_counter()
+        try:
+            searcher = await asyncio.get_running_loop().run_in_executor(None, self._build, articles, self.searcher)
+        except Exception as exc:  # noqa: BLE001 - any failure must leave the old index serving
+            logger.exception(
+                "Building the index of knowledge-base version %d failed; still serving %d", version, self.version
+            )
+            self._failed = (version, time.monotonic(), f"{type(exc).__name__}: {exc}")
+            await self._report()
+            return False
+        seconds = time.perf_counter() - started
+        self.searcher, self.version, self._failed, self._drafts = searcher, version, None, {}
+        logger.info("Serving knowledge-base version %d: %d articles (built in %.2f s)", version, len(articles), seconds)
+        await self._report(build_seconds=round(seconds, 3))
+        return True
+
+    async def _report(self, build_seconds: float | None = None) -> None:
+        await self._store.library.report_index(
+            self.worker,
+            version=max(self.version, 0),
+            articles=self.articles,
+            build_seconds=build_seconds,
+            failed_version=self._failed[0] if self._failed else None,
+            error=self._failed[2] if self._failed else None,
+        )
+
+    async def watch(self, poll: float = POLL_SECONDS) -> None:
+        """Refresh forever; a database that is down for a while is waited out, not fatal."""
+        last_report = time.monotonic()
+        while True:
+            await asyncio.sleep(poll)
+            try:
+                if await self.refresh() or self._failed:
+                    last_report = time.monotonic()
+                elif time.monotonic() - last_report > REPORT_SECONDS:
+                    await self._report()  # "still running" for the curation pages
+                    last_report = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                logger.exception("Checking the knowledge base's version failed; trying again")
+
+    def what_if(self, draft: Article) -> HybridSearcher:
+        """The searcher as it would be with `draft` published in place of its article's current
+        version (built in memory, its embeddings reused, and kept for the next question)."""
+        current = self.searcher
+        articles = [a for a in (current.index.articles if current else []) if a.key != draft.key] + [draft]
+        key = articles_hash(articles)
+        if key in self._drafts:
+            return self._drafts[key]
+        index = KnowledgeIndex.build(
+            articles, self._encoders, self._analyzer, self._settings, key, previous=current.index if current else None
+        )
+        searcher = HybridSearcher(index, self._encoders, self._analyzer)
+        self._drafts = {**dict(list(self._drafts.items())[-(DRAFTS_KEPT - 1) :]), key: searcher}
+        return searcher
+
+    def _build_searcher(self, articles: list[Article], previous: HybridSearcher | None) -> HybridSearcher:
+        index = cached_index(
+            articles,
+            self._index_root,
+            self._encoders,
+            self._analyzer,
+            self._settings,
+            previous=previous.index if previous else None,
+        )
+        searcher = HybridSearcher(index, self._encoders, self._analyzer)
+        for language in ("en", "zh"):  # the first query pays one-off costs (jieba, torch kernels)
+            searcher.search("warm up" if language == "en" else "预热", language)
+        return searcher
