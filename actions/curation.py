@@ -26,10 +26,12 @@ from knowledge_base.search import Hit, HybridSearcher
 
 MAX_QUERY = 500
 MAX_GROUPED = 2000  # questions grouped in one call
-# Two questions are one group when their embeddings (the multilingual model's, so a Chinese and an
-# English question can meet) are at least this similar, measured from the model's "unrelated"
-# level to 1: 0 is unrelated, 1 the same sentence.
-GROUP_SIMILARITY = 0.6
+# Two questions are one group when their embeddings (the multilingual model's) are this similar,
+# measured from the model's "unrelated" level (0) to the same sentence (1); or, when the knowledge
+# base's best match for both is the same article, at least SAME_ARTICLE_SIMILARITY, since the small
+# model ranks translations (a zh and an en question of one meaning) only a little above unrelated.
+GROUP_SIMILARITY = 0.25
+SAME_ARTICLE_SIMILARITY = -0.25
 SHOWN = 5
 
 
@@ -125,31 +127,40 @@ def add_curation(app: Sanic, knowledge_base: LiveKnowledgeBase, settings: Answer
 
 
 def group_questions(questions: list[tuple[str, str]], knowledge_base: LiveKnowledgeBase) -> list[dict[str, Any]]:
-    """Group `questions` (text, language) by meaning, each into the first group whose centroid it
-    is similar enough to; each group with its members' positions and the article that best
-    answers its first question, in that question's language."""
+    """Group `questions` (text, language) by meaning: linked when similar enough (see
+    GROUP_SIMILARITY), groups are what links connect. Each group has its members' positions (in
+    the order given) and the article that best answers its first question, in its language."""
     if not questions:
         return []
     vectors, baseline = embed(questions, knowledge_base.searcher)
-    members: list[list[int]] = []
-    centroids: list[np.ndarray] = []
-    for position, vector in enumerate(vectors):
-        if centroids:
-            similarity = (np.stack(centroids) @ vector - baseline) / (1 - baseline)
-            best = int(np.argmax(similarity))
-            if similarity[best] >= GROUP_SIMILARITY:
-                members[best].append(position)
-                total = vectors[members[best]].sum(axis=0)
-                centroids[best] = total / max(float(np.linalg.norm(total)), 1e-12)
-                continue
-        members.append([position])
-        centroids.append(vector)
-    groups = []
-    for positions in members:
-        text, language = questions[positions[0]]
-        hits = knowledge_base.search(text, language, 1)
-        groups.append({"members": positions, "best": hit_json(hits[0]) | {"language": language} if hits else None})
-    return groups
+    similarity = (vectors @ vectors.T - baseline) / (1 - baseline)
+    best = [next(iter(knowledge_base.search(text, language, 1)), None) for text, language in questions]
+    best_id = [hit.article.id if hit else None for hit in best]
+    owner = list(range(len(questions)))
+
+    def root(i: int) -> int:
+        while owner[i] != i:
+            owner[i] = owner[owner[i]]
+            i = owner[i]
+        return i
+
+    for i in range(len(questions)):
+        for j in range(i + 1, len(questions)):
+            same_article = best_id[i] is not None and best_id[i] == best_id[j]
+            if similarity[i, j] >= GROUP_SIMILARITY or (same_article and similarity[i, j] >= SAME_ARTICLE_SIMILARITY):
+                owner[root(j)] = root(i)
+    members: dict[int, list[int]] = {}
+    for i in range(len(questions)):
+        members.setdefault(root(i), []).append(i)
+    return [
+        {
+            "members": positions,
+            "best": hit_json(best[positions[0]]) | {"language": questions[positions[0]][1]}
+            if best[positions[0]]
+            else None,
+        }
+        for positions in members.values()
+    ]
 
 
 def embed(questions: list[tuple[str, str]], searcher: HybridSearcher | None) -> tuple[np.ndarray, float]:

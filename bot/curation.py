@@ -18,7 +18,6 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +26,7 @@ from bot.api import json_object
 from bot.auth import csrf_token, requires, templates
 from bot.errors import ApiError, Conflict, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT
+from bot.rasa_client import RasaUnavailable
 from bot.store import aware
 from bot.store.library import (
     ArticleFilter,
@@ -385,13 +385,11 @@ async def status(request: Request) -> JSONResponse:
     )
 
 
-async def _actions(request: Request, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    settings = request.app.state.settings
+async def _actions(request: Request, path: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
-        async with httpx.AsyncClient(timeout=max(settings.rasa_timeout, 60.0)) as client:
-            response = await client.request(method, settings.actions_url.rstrip("/") + path, json=body)
-    except httpx.HTTPError as exc:
-        logger.warning("The action server did not answer %s: %r", path, exc)
+        response = await request.app.state.rasa.actions(path, body)
+    except RasaUnavailable as exc:
+        logger.warning("%s", exc)
         raise SearchUnavailable("the action server is not answering; try again in a moment") from None
     if response.status_code == 400:
         raise InvalidRequest(response.json()["error"]["message"])
@@ -411,7 +409,6 @@ async def try_question(request: Request) -> JSONResponse:
     intent = await request.app.state.rasa.parse(query.strip()[:500])
     result = await _actions(
         request,
-        "POST",
         "/try",
         {
             "query": query,
@@ -435,7 +432,7 @@ async def suggestions(request: Request) -> JSONResponse:
     if not asked:
         return JSONResponse({"groups": []})
     grouped = await _actions(
-        request, "POST", "/group", {"questions": [{"text": q.text, "language": q.language} for q in asked]}
+        request, "/group", {"questions": [{"text": q.text, "language": q.language} for q in asked]}
     )
     groups = []
     for group in grouped["groups"]:

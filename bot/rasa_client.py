@@ -74,6 +74,14 @@ class RasaClient:
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             raise RasaUnavailable(f"knowledge-base search failed: {exc!r}") from exc
 
+    async def actions(self, path: str, body: dict[str, Any], timeout: float = 60.0) -> httpx.Response:
+        """POST `body` to the action server's `path` (the curation pages' test panel and grouping,
+        which need its models); RasaUnavailable if it does not answer."""
+        try:
+            return await self._http.post(f"{self._actions_url}{path}", json=body, timeout=max(timeout, self._timeout))
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(f"the action server did not answer {path}: {exc!r}") from exc
+
     async def health(self) -> dict[str, dict[str, Any]]:
         return {
             "rasa": await self._check(f"{self._rasa_url}/"),

@@ -18,6 +18,9 @@ class FakeRasa:
         self.sent: list[dict] = []
         self.events: list[tuple[str, dict]] = []  # tracker events posted: (conversation id, event)
         self.down = False
+        # The action server's POST endpoints (/try, /group): path -> function of the JSON body.
+        self.action_server: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        self.intent = {"name": "ask_question", "confidence": 0.9}  # what /model/parse says
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -27,6 +30,10 @@ class FakeRasa:
             self.sent.append(sent)
             reply = self.replies.pop(0) if self.replies or not self.respond else self.respond(sent)
             return reply if isinstance(reply, httpx.Response) else httpx.Response(200, json=reply)
+        if request.url.path == "/model/parse":
+            return httpx.Response(200, json={"text": json.loads(request.content)["text"], "intent": self.intent})
+        if request.url.path in self.action_server:
+            return httpx.Response(200, json=self.action_server[request.url.path](json.loads(request.content)))
         if request.url.path.endswith("/tracker/events"):
             conversation_id = request.url.path.split("/")[2]
             self.events.append((conversation_id, json.loads(request.content)))

@@ -1,4 +1,9 @@
-"""The API token the tests' apps and stacks are configured with, to read transcripts back."""
+"""Staff and API clients for the tests: the API token the tests' apps and stacks are configured
+with, signing in, and sending messages as a channel would."""
+
+import re
+
+PASSWORD = "correct horse battery"
 
 API_TOKEN = "test-api-token-0123456789"
 AUTHORIZATION = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -32,3 +37,35 @@ def someone_online(client, username: str = "online-agent") -> None:
         await store.touch_user(user.id)
 
     client.portal.call(check_in)
+
+
+def sign_in(client, username: str, password: str = PASSWORD):
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf, "next": "/console"},
+        follow_redirects=False,
+    )  # fmt: skip
+
+
+class Agent:
+    """A signed-in member of staff sharing the app's one TestClient (one event loop, as in
+    production) but with their own session cookie and CSRF token."""
+
+    def __init__(self, client, username: str):
+        self.client = client
+        assert sign_in(client, username).status_code == 303
+        self.cookie = f"touchpoint_staff={client.cookies['touchpoint_staff']}"
+        client.cookies.clear()
+        self.csrf = ""
+        self.csrf = self.get("/api/staff/me").json()["csrf_token"]
+
+    def request(self, method: str, path: str, headers: dict | None = None, **kwargs):
+        headers = {"Cookie": self.cookie, "X-CSRF-Token": self.csrf, **(headers or {})}
+        return self.client.request(method, path, headers=headers, follow_redirects=False, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs):
+        return self.request("POST", path, **kwargs)

@@ -4,7 +4,6 @@ at the transport): access checks, the queue, claims, replies, notes, hand-back a
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
 from starlette.testclient import TestClient
@@ -17,9 +16,7 @@ from bot.store import HandoffAlreadyClaimed, Store
 from tests.channels.test_telegram import bot_reply
 from tests.databases import database_url
 from tests.fake_rasa import FakeRasa, transport_client
-from tests.staff import API_TOKEN, send, someone_online
-
-PASSWORD = "correct horse battery"
+from tests.staff import API_TOKEN, PASSWORD, Agent, send, sign_in, someone_online
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -50,42 +47,10 @@ def app(settings, rasa):
     )
 
 
-def sign_in(client: TestClient, username: str, password: str = PASSWORD):
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": csrf, "next": "/console"},
-        follow_redirects=False,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def user(app):
     with TestClient(app) as client:
         yield client
-
-
-class Agent:
-    """A signed-in member of staff sharing the app's one TestClient (one event loop, as in
-    production) but with their own session cookie and CSRF token."""
-
-    def __init__(self, client: TestClient, username: str):
-        self.client = client
-        assert sign_in(client, username).status_code == 303
-        self.cookie = f"touchpoint_staff={client.cookies['touchpoint_staff']}"
-        client.cookies.clear()
-        self.csrf = ""
-        self.csrf = self.get("/api/staff/me").json()["csrf_token"]
-
-    def request(self, method: str, path: str, headers: dict | None = None, **kwargs):
-        headers = {"Cookie": self.cookie, "X-CSRF-Token": self.csrf, **(headers or {})}
-        return self.client.request(method, path, headers=headers, follow_redirects=False, **kwargs)
-
-    def get(self, path: str, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs):
-        return self.request("POST", path, **kwargs)
 
 
 def agent_client(user: TestClient, username: str = "alice") -> Agent:
