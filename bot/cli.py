@@ -170,9 +170,13 @@ def cmd_domain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def ensure_demo_agent(settings: Settings) -> str | None:
-    """On a database with no staff at all, make an agent 'demo' with a random password so the
-    console can be tried at once; returns that password (None if there were accounts)."""
+DEMO_STAFF = (("demo", "Demo Agent", "agent"), ("curator", "Demo Curator", "curator"))
+
+
+def ensure_demo_staff(settings: Settings) -> str | None:
+    """On a database with no staff at all, make an agent 'demo' and a curator 'curator' with one
+    random password, so the desk and the curation pages can be tried at once; returns that
+    password (None if there were accounts)."""
     import secrets
 
     from bot.auth import hash_password
@@ -181,7 +185,8 @@ def ensure_demo_agent(settings: Settings) -> str | None:
         if await store.users():
             return None
         password = secrets.token_urlsafe(12)
-        await store.add_user("demo", "Demo Agent", "agent", hash_password(password))
+        for username, name, role in DEMO_STAFF:
+            await store.add_user(username, name, role, hash_password(password))
         return password
 
     return with_store(settings, work)
@@ -202,11 +207,13 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     base = f"http://{settings.host}:{settings.app_port}"
-    demo_password = ensure_demo_agent(settings)
+    demo_password = ensure_demo_staff(settings)
     if demo_password:
         console = f"{base}/console  (made agent 'demo', password {demo_password}; `touchpoint users add` for real ones)"
+        curation = f"{base}/curation  (made curator 'curator', the same password)"
     else:
         console = f"{base}/console  (staff accounts: `touchpoint users list`)"
+        curation = f"{base}/curation  (roles curator and admin)"
     if not settings.telegram_token:
         telegram = "off (set TELEGRAM_TOKEN to start the bot)"
     elif settings.telegram_webhook_url:
@@ -217,6 +224,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         f"\nTouchpoint is running.\n"
         f'  Widget:   {base}/demo  (embed: <script src="{base}/widget.js" async></script>)\n'
         f"  Console:  {console}\n"
+        f"  Curation: {curation}\n"
         f"  Telegram: {telegram}\n"
         f"  API:      POST {base}/api/messages\n"
         f"  Health:   {base}/healthz\n"

@@ -79,10 +79,12 @@ def test_a_taken_username_is_refused(environment, monkeypatch, capsys):
     assert "already a user 'alice'" in capsys.readouterr().err
 
 
-def test_run_makes_a_demo_agent_only_when_there_is_no_staff(environment):
+def test_run_makes_a_demo_agent_and_curator_only_when_there_is_no_staff(environment):
     from bot.settings import load_settings
 
     settings = load_settings()
-    password = cli.ensure_demo_agent(settings)
-    assert password and verify_password(stored(environment, "demo").password_hash, password)
-    assert cli.ensure_demo_agent(settings) is None
+    password = cli.ensure_demo_staff(settings)
+    for username, role in (("demo", "agent"), ("curator", "curator")):
+        user = stored(environment, username)
+        assert user.role == role and verify_password(user.password_hash, password)
+    assert cli.ensure_demo_staff(settings) is None
