@@ -163,11 +163,14 @@ async def login_redirect(request: Request, exc: LoginRequired) -> Response:
     return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
+LANDING = {"curator": "/curation"}  # where a role starts when sign-in was not asked for by a page
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no //evil.example, no scheme)."""
+    """Only a path on this site (no //evil.example, no scheme); "" for anything else."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return "/console"
+    return ""
 
 
 async def login_page(request: Request) -> Response:
@@ -187,7 +190,7 @@ async def login(request: Request) -> Response:
     request.session.clear()  # a fresh session on sign-in: no fixation
     request.session.update({"user_id": user.id, "password": password_stamp(user.password_hash)})
     csrf_token(request)
-    return RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    return RedirectResponse(_safe_next(form.get("next")) or LANDING.get(user.role, "/console"), status_code=303)
 
 
 async def logout(request: Request) -> Response:

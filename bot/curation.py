@@ -215,8 +215,8 @@ async def get_article(request: Request) -> JSONResponse:
 @requires(*CURATOR_ROLES)
 async def save_article(request: Request) -> JSONResponse:
     """Save a draft: a new revision based on revision `base` (null for a new article); with
-    "publish": true it is published at once."""
-    article_id, language = _key(request)
+    "publish": true it is published at once. A malformed id is a field error like any other."""
+    article_id, language = request.path_params["article_id"], request.path_params["language"]
     body = await json_object(request)
     base = body.get("base")
     if base is not None and not isinstance(base, int):
@@ -447,7 +447,7 @@ async def suggestions(request: Request) -> JSONResponse:
             )
         )
         if target:
-            target["title"] = best["title"] if best and best["article_id"] == target["article_id"] else None
+            target.update(await _target_version(request, target["article_id"], target["language"]))
         groups.append(
             {
                 "asked": len({q.conversation_id for q in members}),
@@ -472,6 +472,18 @@ async def suggestions(request: Request) -> JSONResponse:
     return JSONResponse({"groups": groups})
 
 
+async def _target_version(request: Request, article_id: str, language: str) -> dict[str, Any]:
+    """The article's version in `language`, else in the other language (an agent may insert an
+    article of either language): its language and title."""
+    for each in (language, *(other for other in LANGUAGES if other != language)):
+        try:
+            state = await _library(request).article(article_id, each)
+        except ArticleNotFound:
+            continue
+        return {"language": each, "title": state.head.title}
+    return {"title": None}
+
+
 def _message_ids(body: dict[str, Any]) -> list[int]:
     ids = body.get("message_ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
@@ -481,7 +493,8 @@ def _message_ids(body: dict[str, Any]) -> list[int]:
 
 @requires(*CURATOR_ROLES)
 async def accept_suggestion(request: Request) -> JSONResponse:
-    """Add a question as an alternate question of an article and publish it, like any edit."""
+    """Add a question as an alternate question of an article and publish it, like any edit (an
+    article with a pending draft gets it in both; one that is not published, in its draft)."""
     body = await json_object(request)
     ids = _message_ids(body)
     article_id, language, question = body.get("article_id"), body.get("language"), body.get("question")
@@ -491,24 +504,17 @@ async def accept_suggestion(request: Request) -> JSONResponse:
         raise InvalidRequest("'article_id' and 'language' must name an article")
     library = _library(request)
     try:
-        state = await library.article(article_id, language)
+        version, head = await library.add_question(article_id, language, question.strip(), author_id=_author(request))
     except ArticleNotFound as exc:
         raise NotFound(str(exc)) from None
-    head = state.head
-    questions = list(head.questions)
-    if question.strip() not in questions:
-        questions.append(question.strip())
-    fields = {"id": article_id, "language": language, **head.content(), "questions": questions}
-    try:
-        number = await library.save(fields, base=head.number, author_id=_author(request), action="suggestion")
     except InvalidArticle as exc:
         raise InvalidFields(exc) from None
     except SaveConflict as exc:
         raise ServerConflict(exc) from None
-    version = await library.publish(article_id, language, author_id=_author(request), revision=number)
     await request.app.state.store.suggestions.decide(ids, "added", article_id=article_id, author_id=_author(request))
+    state = await library.article(article_id, language)
     return JSONResponse(
-        {"revision": number, "version": version, "article": state_json(await library.article(article_id, language))}
+        {"revision": head, "version": version, "published": version is not None, "article": state_json(state)}
     )
 
 

@@ -39,11 +39,13 @@ def someone_online(client, username: str = "online-agent") -> None:
     client.portal.call(check_in)
 
 
-def sign_in(client, username: str, password: str = PASSWORD):
+def sign_in(client, username: str, password: str = PASSWORD, next: str = "/console"):
+    """Sign in through the login form, as a browser would; `next` is the page asked for ("" when
+    the login page was opened directly)."""
     page = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": csrf, "next": "/console"},
+        "/login", data={"username": username, "password": password, "csrf_token": csrf, "next": next},
         follow_redirects=False,
     )  # fmt: skip
 

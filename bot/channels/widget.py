@@ -226,10 +226,12 @@ CONFIG_PLACEHOLDER = "/*TOUCHPOINT_CONFIG*/null"
 
 @functools.cache
 def widget_source() -> str:
-    """widget.js with the texts of every language and the limits written in."""
+    """The one script a site embeds: markdown.js (the answer renderer, shared with the curation
+    editor's preview), then widget.js with the texts of every language and the limits written in."""
     config = {"strings": widget_strings(), "limits": {"max_text": MAX_TEXT}}
-    source = (STATIC / "widget.js").read_text(encoding="utf-8")
-    return source.replace(CONFIG_PLACEHOLDER, json.dumps(config, ensure_ascii=False))
+    markdown = (STATIC / "markdown.js").read_text(encoding="utf-8")
+    widget = (STATIC / "widget.js").read_text(encoding="utf-8")
+    return markdown + "\n" + widget.replace(CONFIG_PLACEHOLDER, json.dumps(config, ensure_ascii=False))
 
 
 async def widget_script(request: Request) -> Response:

@@ -4,32 +4,11 @@
  */
 (function () {
   "use strict";
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var me = Number(document.body.dataset.agentId);
   var $ = function (id) { return document.getElementById(id); };
   var state = { queue: [], open: null, detail: null, seen: {}, first: true };
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  function api(method, path, body) {
-    var options = { method: method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(path, options).then(function (response) {
-      if (response.status === 401) { location.href = "/login?next=/console"; throw new Error("signed out"); }
-      return response.json().then(function (data) {
-        if (!response.ok) throw new Error((data.error && data.error.message) || response.statusText);
-        return data;
-      });
-    });
-  }
+  var el = window.Staff.el, api = window.Staff.api;
 
   function showError(error) { $("error").textContent = error ? String(error.message || error) : ""; }
 

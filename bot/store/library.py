@@ -315,9 +315,9 @@ class Library:
                 and_(answered.c.article_id == StoredArticle.id, answered.c.language == StoredArticle.language),
             )
             .outerjoin(rated, and_(rated.c.article_id == StoredArticle.id, rated.c.language == StoredArticle.language))
-            .order_by(StoredArticle.id, StoredArticle.language)
             .limit(limit)
         )
+        order = [StoredArticle.id, StoredArticle.language]
         if query.language:
             statement = statement.where(StoredArticle.language == query.language)
         if query.status:
@@ -339,6 +339,7 @@ class Library:
             statement = statement.where(edits.exists())
         if query.text:
             pattern = f"%{query.text}%"
+            order = [case((ArticleRevision.title.ilike(pattern), 0), else_=1), *order]  # title matches first
             statement = statement.where(
                 or_(
                     StoredArticle.id.ilike(pattern),
@@ -348,7 +349,7 @@ class Library:
                 )
             )
         async with self._sessions() as session:
-            rows = list(await session.execute(statement))
+            rows = list(await session.execute(statement.order_by(*order)))
         summaries = []
         for row, title, tags, editor_name, translated, used, yes, no in rows:
             if query.tag and query.tag not in (tags or []):
@@ -458,6 +459,33 @@ class Library:
         fields = {"id": article_id, "language": language, **old.content()}
         new = await self.save(fields, base=state.head.number, author_id=author_id, action="restore")
         return new, await self.publish(article_id, language, author_id=author_id, revision=new)
+
+    async def add_question(
+        self, article_id: str, language: str, question: str, *, author_id: int | None
+    ) -> tuple[int | None, int]:
+        """Add `question` as an alternate question (a suggestion accepted): published at once
+        into what users read, and kept in a pending draft too, so that neither is lost and no
+        unreviewed draft goes live. An article that is not published gets it in its draft only.
+        Returns the knowledge base's new version (None if nothing was published) and the head."""
+        state = await self.article(article_id, language)
+
+        def with_question(revision: Revision) -> dict:
+            questions = list(revision.questions)
+            if question not in questions:
+                questions.append(question)
+            return {"id": article_id, "language": language, **revision.content(), "questions": questions}
+
+        head = state.head.number
+        if state.status != "published":
+            head = await self.save(with_question(state.head), base=head, author_id=author_id, action="suggestion")
+            return None, head
+        draft = state.head if state.has_unpublished_changes else None
+        live = await self.revision(article_id, language, state.live)
+        head = await self.save(with_question(live), base=head, author_id=author_id, action="suggestion")
+        version = await self.publish(article_id, language, author_id=author_id, revision=head)
+        if draft is not None:  # the curator's draft, the question added, stays the newest revision
+            head = await self.save(with_question(draft), base=head, author_id=author_id, action="suggestion")
+        return version, head
 
     async def _publish(
         self, article_id: str, language: str, action: str, author_id: int | None, revision: int | None = None

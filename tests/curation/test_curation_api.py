@@ -19,7 +19,7 @@ from tests.channels.test_telegram import bot_reply
 from tests.databases import database_url
 from tests.fake_rasa import FakeRasa, transport_client
 from tests.helpers import write_articles
-from tests.staff import API_TOKEN, PASSWORD, Agent, send
+from tests.staff import API_TOKEN, PASSWORD, Agent, send, sign_in
 
 ARTICLE = "/api/kb/articles/sim-puk/en"
 
@@ -77,6 +77,13 @@ def test_only_curators_and_admins_may_curate(client):
         assert page.status_code == 200 and 'name="csrf-token"' in page.text
 
 
+@pytest.mark.parametrize(("username", "landing"), [("cora", "/curation"), ("alice", "/console"), ("root", "/console")])
+def test_signing_in_on_the_login_page_leads_to_the_roles_own_page(client, username, landing):
+    assert sign_in(client, username, next="").headers["location"] == landing
+    client.cookies.clear()
+    assert sign_in(client, username, next="/curation/suggestions").headers["location"] == "/curation/suggestions"
+
+
 def test_a_change_without_the_csrf_token_is_refused(client):
     cora = Agent(client, "cora")
     article = cora.get("/api/kb/articles/sim-puk").json()["versions"]["en"]
@@ -95,7 +102,7 @@ def test_saving_shows_each_error_next_to_its_field(client):
     assert error["code"] == "invalid_article"
     assert set(error["fields"]) == {"title", "questions", "tags"}
     new = cora.request("PUT", "/api/kb/articles/Not_An_Id/en", json={"base": None, "title": "x"})
-    assert new.status_code == 404
+    assert new.status_code == 422 and "id" in new.json()["error"]["fields"]
 
 
 def test_save_draft_then_publish_then_unpublish(client):

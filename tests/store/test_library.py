@@ -288,3 +288,26 @@ def test_the_inbox_holds_what_the_bot_could_not_answer_well(url):
     ]
     assert dismissed == 1
     assert [q.text for q in after] == ["how do I pay with a foreign card?", "my phone only says SOS abroad"]
+
+
+def test_an_accepted_suggestion_goes_live_without_taking_a_pending_draft_with_it(url, tmp_path):
+    folder = write_articles(tmp_path / "kb")
+
+    async def work(store):
+        library = store.library
+        await library.import_articles(read_article_files(folder))
+        state = await library.article("sim-puk", "en")
+        await library.save(edit(state, body="An unreviewed draft."), base=1, author_id=None)
+        version, head = await library.add_question("sim-puk", "en", "PUK locked, now what?", author_id=None)
+        after = await library.article("sim-puk", "en")
+        live = await library.revision("sim-puk", "en", after.live)
+        await library.unpublish("billing-payment-methods", "zh", author_id=None)
+        unpublished = await library.add_question("billing-payment-methods", "zh", "能用信用卡吗？", author_id=None)
+        return version, head, after, live, unpublished, await library.article("billing-payment-methods", "zh")
+
+    version, head, after, live, unpublished, draft = run(url, work)
+    assert version is not None and (after.live, head, after.head.number) == (3, 4, 4)
+    assert live.questions[-1] == "PUK locked, now what?" and live.body != "An unreviewed draft."
+    assert after.head.questions[-1] == "PUK locked, now what?" and after.head.body == "An unreviewed draft."
+    assert unpublished == (None, 2) and (draft.status, draft.live) == ("draft", None)
+    assert draft.head.questions[-1] == "能用信用卡吗？"
