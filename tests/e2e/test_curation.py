@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import pytest
 from bot.processes import ManagedProcess, actions_spec, settings_env
 from bot.settings import PROJECT_ROOT
 from tests.e2e.conftest import Chat, free_port
-from tests.e2e.test_desk import PASSWORD, sign_in
+from tests.e2e.test_desk import PASSWORD, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 PUBLISH_WITHIN = 10.0  # seconds, on the demo knowledge base (the issue's bar)
@@ -35,6 +36,7 @@ def curator(stack):
         env={**os.environ, **settings_env(stack.settings)},
     )  # fmt: skip
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings.app_port}", timeout=60) as client:
+        client.username = username
         yield sign_in(client, username)
 
 
@@ -129,3 +131,55 @@ def test_an_unanswered_question_reaches_the_suggestions_inbox(curator, http):
     [group] = [g for g in groups if any(q["conversation_id"] == chat.conversation_id for q in g["questions"])]
     assert "does the fibre router support a mesh extender from another brand" in group["examples"]
     assert group["target"] is not None and group["sources"].get("low_confidence")
+
+
+ROUTER_QUESTION = "does your fibre router work with a mesh extender of another brand"
+ROUTER_TITLE = "Reset or replace the router and change the Wi-Fi password"
+
+
+def test_a_curator_teaches_the_bot_what_a_widget_user_asked_without_a_restart(stack, browser, curator):
+    """The loop from live traffic to the knowledge base, in two browsers: a widget user asks what
+    the bot cannot answer; a curator finds it in the suggestions, adds it to the right article
+    and publishes; the same user asks again and gets that article."""
+    from playwright.sync_api import expect
+
+    base = f"http://127.0.0.1:{stack.settings.app_port}"
+    user_context = browser.new_context(locale="en-US")
+    curator_context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    try:
+        user = user_context.new_page()
+        user.goto(f"{base}/demo")
+        user.get_by_role("button", name="Chat with us").click()
+        expect(user.locator(".msg.bot").first).to_be_visible(timeout=60_000)
+        box = user.get_by_role("textbox")
+        box.fill(ROUTER_QUESTION)
+        box.press("Enter")
+        expect(user.locator(".msg.bot").nth(1)).to_be_visible(timeout=60_000)
+        expect(user.locator(".msg.bot .title", has_text=ROUTER_TITLE)).to_have_count(0)
+
+        page = curator_context.new_page()
+        page.goto(f"{base}/curation/suggestions")
+        page.get_by_label("Username").fill(curator.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        card = page.locator("li.group", has_text=ROUTER_QUESTION)
+        expect(card).to_be_visible(timeout=30_000)
+        card.get_by_placeholder("Find another article…").fill("router")
+        card.get_by_role("button", name=re.compile("^broadband-router")).first.click()
+        expect(card.locator(".chosen")).to_contain_text("broadband-router")
+        card.get_by_label("Question to add").fill(ROUTER_QUESTION)
+        card.get_by_role("button", name="Add and publish").click()
+        expect(page.locator(".confirmation")).to_contain_text("Added to broadband-router (en) and published")
+        version = curator.get("/api/kb/status").json()["version"]
+        live = re.compile(rf"^Live: version {version} on")
+        expect(page.locator("#kb-status")).to_have_text(live, timeout=PUBLISH_WITHIN * 1000)
+        screenshot(page, "curation-suggestion-published.png")
+
+        box.fill(ROUTER_QUESTION)
+        box.press("Enter")
+        expect(user.locator(".msg.bot .title").last).to_have_text(ROUTER_TITLE, timeout=30_000)
+    finally:
+        user_context.close()
+        curator_context.close()
+        restored = curator.post("/api/kb/articles/broadband-router/en/restore", json={"revision": 1})
+        assert restored.status_code == 200, restored.text  # the demo article as it was, for later tests
