@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 CURATOR_ROLES = ("curator",)
 ARTICLE = "/api/kb/articles/{article_id}/{language}"
 EXAMPLES = 5  # questions shown per suggestion group
+ARTICLES_SHOWN = 500  # rows of the articles page; a larger knowledge base is searched and filtered
 
 
 class InvalidFields(ApiError):
@@ -168,9 +169,10 @@ async def list_articles(request: Request) -> JSONResponse:
         not_helpful=params.get("not_helpful") in ("1", "true"),
     )
     library = _library(request)
-    summaries = await library.articles(query)
+    summaries = await library.articles(query, limit=ARTICLES_SHOWN + 1)
     return JSONResponse(
         {
+            "truncated": len(summaries) > ARTICLES_SHOWN,  # more match: search or filter to see them
             "articles": [
                 {
                     "id": s.id,
@@ -189,7 +191,7 @@ async def list_articles(request: Request) -> JSONResponse:
                     "not_helpful": s.not_helpful,
                     "helpful_rate": None if s.helpful_rate is None else round(s.helpful_rate, 3),
                 }
-                for s in summaries
+                for s in summaries[:ARTICLES_SHOWN]
             ],
             "tags": await library.tags(),
             "editors": [{"username": u.username, "name": u.name} for u in await request.app.state.store.users()],

@@ -121,11 +121,11 @@
         say($("error"), null);
         fill($("tag"), data.tags.map(function (t) { return { value: t, label: t }; }), $("tag").value);
         fill($("edited-by"), data.editors.map(function (u) { return { value: u.username, label: u.name + " (" + u.username + ")" }; }), $("edited-by").value);
-        render(data.articles);
+        render(data.articles, data.truncated);
       }).catch(function (error) { say($("error"), error); });
     }
 
-    function render(articles) {
+    function render(articles, truncated) {
       var body = $("articles").tBodies[0];
       body.textContent = "";
       articles.forEach(function (a) {
@@ -153,7 +153,7 @@
         row.addEventListener("click", function (event) { if (!event.target.closest("a")) location.href = href; });
         body.append(row);
       });
-      $("count").textContent = "(" + articles.length + ")";
+      $("count").textContent = truncated ? "(the first " + articles.length + ": search or filter to narrow them)" : "(" + articles.length + ")";
       $("empty").hidden = articles.length > 0;
     }
 

@@ -111,7 +111,9 @@ def test_save_draft_then_publish_then_unpublish(client):
     saved = cora.request("PUT", ARTICLE, json=edit(article, title="SIM locked?")).json()
     assert saved["revision"] == 2 and saved["version"] is None
     assert saved["article"]["has_unpublished_changes"] and saved["article"]["live"] == 1
-    listed = {(a["id"], a["language"]): a for a in cora.get("/api/kb/articles?q=locked").json()["articles"]}
+    found = cora.get("/api/kb/articles?q=locked").json()
+    assert found["truncated"] is False
+    listed = {(a["id"], a["language"]): a for a in found["articles"]}
     assert listed[("sim-puk", "en")]["has_unpublished_changes"]
 
     published = cora.post(ARTICLE + "/publish").json()
@@ -213,3 +215,11 @@ def test_a_suggestion_is_added_to_an_article_and_published(client, rasa):
     assert accepted["article"]["head"]["questions"][-1] == "my sim says PUK locked what now"
     assert accepted["article"]["head"]["action"] == "suggestion"
     assert cora.get("/api/kb/suggestions").json()["groups"] == []
+
+
+def test_a_large_knowledge_base_lists_its_first_rows_and_says_so(client, monkeypatch):
+    from bot import curation
+
+    monkeypatch.setattr(curation, "ARTICLES_SHOWN", 4)
+    listed = Agent(client, "cora").get("/api/kb/articles").json()
+    assert listed["truncated"] is True and len(listed["articles"]) == 4
