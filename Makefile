@@ -16,6 +16,8 @@ APP_PYTHON ?= python3.11
 # with Chinese and emoji fonts so that pages and screenshots render as users see them.
 BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-emoji
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The public data sets (see its README); `make bench` measures a 10,000-article knowledge base from LCQMC.
+BENCHMARKS ?= ../shared/benchmarks
 
 # Hermetic runs: every cache and config inside the build folder, no telemetry, no downloads.
 export RASA_TELEMETRY_ENABLED := false
@@ -89,9 +91,14 @@ lint: $(APP_ENV)/.installed ## ruff lint and format check
 eval: $(APP_ENV)/.installed ## score retrieval and handoff decisions on the held-out demo queries
 	$(APP_ENV)/bin/touchpoint eval
 
-bench: setup index train ## latency and throughput: retrieval alone (1k-1M vectors), then whole messages
+bench: setup index train ## latency: retrieval, whole messages, publish-to-answer (demo and 10k articles)
 	$(APP_ENV)/bin/python tests/bench/bench_retrieval.py --json $(BUILD)/bench-retrieval.json
 	$(APP_ENV)/bin/python tests/bench/bench_messages.py --json $(BUILD)/bench-messages.json
+	$(APP_ENV)/bin/python tests/bench/bench_publish.py --json $(BUILD)/bench-publish.json
+	@if [ -d $(BENCHMARKS)/lcqmc_zh ]; then \
+	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 \
+	    --json $(BUILD)/bench-publish-10k.json; \
+	else echo "skipped: no benchmarks at $(BENCHMARKS)/lcqmc_zh (set BENCHMARKS=...) for the 10,000-article publish bench"; fi
 
 clean: ## remove the build folder (environments, index, model, database)
 	rm -rf $(BUILD)

@@ -83,7 +83,9 @@ def stackfaq(source: Path) -> Benchmark:
     return Benchmark(articles=articles, splits={"test": queries})
 
 
-def lcqmc(source: Path, split: str = "test") -> Benchmark:
+def lcqmc(source: Path, split: str = "test", articles: int | None = None) -> Benchmark:
+    """`articles`: keep the first N distinct first questions and their queries, a knowledge base
+    of a chosen size (test.txt has 12,088); fewer than N in the split is an error."""
     ids: dict[str, str] = {}
     positives: list[tuple[str, str]] = []
     for line in (source / f"{split}.txt").read_text(encoding="utf-8").splitlines():
@@ -91,12 +93,17 @@ def lcqmc(source: Path, split: str = "test") -> Benchmark:
         if len(parts) != 3 or not parts[0].strip() or not parts[1].strip():
             continue
         first, second, label = parts[0].strip(), parts[1].strip(), parts[2].strip()
-        ids.setdefault(first, f"q{len(ids):05d}")
-        if label == "1" and first != second:
+        if first not in ids and (articles is None or len(ids) < articles):
+            ids[first] = f"q{len(ids):05d}"
+        if first in ids and label == "1" and first != second:
             positives.append((first, second))
-    articles = [Article(id=i, language="zh", title=text, questions=(text,), body=text) for text, i in ids.items()]
+    if articles is not None and len(ids) < articles:
+        raise ValueError(f"{split}.txt has {len(ids)} distinct first questions, fewer than {articles}")
     queries = [{"query": second, "language": "zh", "article": ids[first]} for first, second in positives]
-    return Benchmark(articles=articles, splits={split: queries})
+    return Benchmark(
+        articles=[Article(id=i, language="zh", title=text, questions=(text,), body=text) for text, i in ids.items()],
+        splits={split: queries},
+    )
 
 
 CONVERTERS: dict[str, Callable[..., Benchmark]] = {

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from bot.cli import main
 from knowledge_base.articles import load_articles
 from knowledge_base.benchmarks import CONVERTERS, write_benchmark
 from knowledge_base.evaluation import load_queries
@@ -73,3 +76,27 @@ def test_lcqmc_first_questions_are_articles_and_positive_seconds_are_queries(tmp
     benchmark = CONVERTERS["lcqmc"](tmp_path)
     assert [(a.id, a.title) for a in benchmark.articles] == [("q00000", "怎么开发票"), ("q00001", "今天天气")]
     assert benchmark.splits["test"] == [{"query": "发票怎么开", "language": "zh", "article": "q00000"}]
+
+
+def test_lcqmc_articles_keeps_the_first_questions_and_only_their_queries(tmp_path):
+    (tmp_path / "test.txt").write_text(
+        "怎么开发票\t发票怎么开\t1\n今天天气\t今天天气如何\t1\n怎么开发票\t开发票的方法\t1\n明天下雨吗\t下雨吗\t1\n",
+        encoding="utf-8",
+    )
+    benchmark = CONVERTERS["lcqmc"](tmp_path, articles=2)
+    assert [a.title for a in benchmark.articles] == ["怎么开发票", "今天天气"]
+    assert [q["query"] for q in benchmark.splits["test"]] == ["发票怎么开", "今天天气如何", "开发票的方法"]
+
+
+def test_lcqmc_articles_beyond_the_split_is_an_error(tmp_path):
+    (tmp_path / "test.txt").write_text("怎么开发票\t发票怎么开\t1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="1 distinct first questions, fewer than 2"):
+        CONVERTERS["lcqmc"](tmp_path, articles=2)
+
+
+def test_convert_articles_option_sizes_lcqmc_and_is_refused_for_other_benchmarks(tmp_path, capsys):
+    (tmp_path / "test.txt").write_text("怎么开发票\t发票怎么开\t1\n今天天气\t今天天气如何\t1\n", encoding="utf-8")
+    assert main(["convert", "lcqmc", str(tmp_path), str(tmp_path / "out"), "--articles", "1"]) == 0
+    assert [a.title for a in load_articles(tmp_path / "out" / "articles")] == ["怎么开发票"]
+    assert main(["convert", "clinc150", str(tmp_path), str(tmp_path / "out"), "--articles", "1"]) == 2
+    assert "--articles applies to lcqmc only" in capsys.readouterr().err
