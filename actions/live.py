@@ -2,27 +2,29 @@
 
 Every action-server process watches the knowledge base's version in the database (the newest
 publication). When a curator publishes, unpublishes or restores an article the version moves; the
-process reads the published articles, builds their index in a worker thread (encoding only the
-texts that changed, `KnowledgeIndex.build(previous=...)`) and swaps the new searcher in with one
-assignment, so a search runs on the old index or the new one, never on half of either. A build
-that fails leaves the old index serving; the error is reported to the database
-(`Library.report_index`) for the curation pages, and the build is tried again on the next
-publication or after RETRY_SECONDS.
+process reads the published articles, has their index built in a forked child (`IndexBuilder`:
+encoding only the texts that changed, at a lower CPU priority), loads it and swaps the new searcher in with
+one assignment, so a search runs on the old index or the new one, never on half of either, and
+never waits for a build. A build that fails leaves the old index serving; the error is reported
+to the database (`Library.report_index`) for the curation pages, and the build is tried again on
+the next publication or after RETRY_SECONDS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import socket
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from bot.store import Store
 from knowledge_base.articles import Article, articles_hash
 from knowledge_base.encoder import Encoder
-from knowledge_base.index import IndexSettings, KnowledgeIndex, cached_index
+from knowledge_base.index import IndexSettings, KnowledgeIndex, build_directory, cached_index
 from knowledge_base.search import Hit, HybridSearcher
 from knowledge_base.text import Analyzer
 
@@ -30,8 +32,13 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # how often the version is read: one indexed query
 REPORT_SECONDS = 30.0  # an idle process says it is still running this often
-RETRY_SECONDS = 60.0
-DRAFTS_KEPT = 4  # a failed build is tried again after this, if nothing was published meanwhile
+RETRY_SECONDS = 60.0  # a failed build is tried again after this, if nothing was published meanwhile
+DRAFTS_KEPT = 4  # the test panel's what-if indexes kept for the next question
+# A build runs below the searches' priority: nice 19 takes the CPU the searches leave idle and
+# next to none of a busy core's (users first; a publication waits for a quiet moment when every
+# core is busy). It is stopped after BUILD_TIMEOUT.
+BUILD_NICENESS = 19
+BUILD_TIMEOUT = 900.0
 
 
 def worker_name() -> str:
@@ -50,13 +57,17 @@ class LiveKnowledgeBase:
         settings: IndexSettings | None = None,
         *,
         worker: str | None = None,
+        builder: IndexBuilder | None = None,
         build: Callable[[list[Article], HybridSearcher | None], HybridSearcher] | None = None,
     ):
+        """`builder` makes the indexes of later publications in its own process (the first, at
+        start-up, is made here: nothing is being served yet); `build` replaces all of it (tests)."""
         self._store = store
         self._index_root = index_root
         self._encoders = encoders
         self._analyzer = analyzer
         self._settings = settings or IndexSettings()
+        self._builder = builder
         self._build = build or self._build_searcher
         self.worker = worker or worker_name()
         self.searcher: HybridSearcher | None = None
@@ -146,15 +157,88 @@ class LiveKnowledgeBase:
         return searcher
 
     def _build_searcher(self, articles: list[Article], previous: HybridSearcher | None) -> HybridSearcher:
-        index = cached_index(
-            articles,
-            self._index_root,
-            self._encoders,
-            self._analyzer,
-            self._settings,
-            previous=previous.index if previous else None,
-        )
+        if previous is not None and self._builder is not None:
+            directory, features = self._builder.build(articles, previous.index)
+            index = KnowledgeIndex.load(directory)
+            index.features = features  # so that the next build analyses the changed texts only
+        else:
+            index = cached_index(
+                articles,
+                self._index_root,
+                self._encoders,
+                self._analyzer,
+                self._settings,
+                previous=previous.index if previous else None,
+            )
         searcher = HybridSearcher(index, self._encoders, self._analyzer)
         for language in ("en", "zh"):  # the first query pays one-off costs (jieba, torch kernels)
             searcher.search("warm up" if language == "en" else "预热", language)
         return searcher
+
+
+class IndexBuilder:
+    """Builds an index in a forked child, so that a rebuild never competes with the serving
+    process's searches for Python's lock (in a thread it halved their throughput:
+    tests/bench/bench_publish.py). The child starts at once with the models and the index being
+    served already in its memory (shared with the parent until written), runs at a lower CPU
+    priority than the searches, writes the build into the shared index folder and exits; the
+    serving process then loads it."""
+
+    def __init__(
+        self,
+        index_root,
+        encoders: Mapping[str, Encoder],
+        analyzer: Analyzer,
+        settings: IndexSettings | None = None,
+        *,
+        niceness: int = BUILD_NICENESS,
+        timeout: float = BUILD_TIMEOUT,
+    ):
+        self._index_root = Path(index_root)
+        self._encoders = encoders
+        self._analyzer = analyzer
+        self._settings = settings or IndexSettings()
+        self._niceness = niceness
+        self._timeout = timeout
+
+    def build(self, articles: list[Article], previous: KnowledgeIndex | None) -> tuple[Path, dict]:
+        """The folder of the index of `articles`, built from `previous`'s embeddings and lexical
+        features where it can, and the build's features (blocks: call it from a thread). Raises
+        BuildFailed with the child's error."""
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=self._child, args=(send, articles, previous), daemon=True)
+        child.start()
+        send.close()
+        try:
+            if not receive.poll(self._timeout):
+                child.kill()
+                raise BuildFailed(f"the build took longer than {self._timeout:g} s and was stopped")
+            try:
+                done, result = receive.recv()
+            except EOFError:
+                child.join(5)
+                raise BuildFailed(f"the build process died (exit code {child.exitcode})") from None
+        finally:
+            receive.close()
+            child.join(5)
+        if not done:
+            raise BuildFailed(result)
+        directory, features = result
+        return Path(directory), features
+
+    def _child(self, send, articles: list[Article], previous: KnowledgeIndex | None) -> None:
+        try:
+            os.nice(self._niceness)
+            index = cached_index(
+                articles, self._index_root, self._encoders, self._analyzer, self._settings, previous=previous
+            )
+            send.send((True, (str(build_directory(self._index_root, index)), index.features)))
+        except BaseException as exc:  # noqa: BLE001 - the parent reports it and keeps serving
+            send.send((False, f"{type(exc).__name__}: {exc}"))
+        finally:
+            send.close()
+
+
+class BuildFailed(RuntimeError):
+    pass

@@ -19,7 +19,7 @@ from actions.curation import add_curation
 from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff
 from actions.language import ActionDetectLanguage
-from actions.live import LiveKnowledgeBase
+from actions.live import IndexBuilder, LiveKnowledgeBase
 from bot.settings import Settings, load_settings
 from bot.store import Store
 from knowledge_base.encoder import load_encoders
@@ -52,9 +52,9 @@ def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionE
 
 def live_knowledge_base(settings: Settings, store: Store) -> LiveKnowledgeBase:
     """The published knowledge base, with the models loaded once for every rebuild."""
-    return LiveKnowledgeBase(
-        store, settings.index_dir, load_encoders(settings.embedding_models), Analyzer(settings.cache_dir)
-    )
+    encoders, analyzer = load_encoders(settings.embedding_models), Analyzer(settings.cache_dir)
+    builder = IndexBuilder(settings.index_dir, encoders, analyzer)
+    return LiveKnowledgeBase(store, settings.index_dir, encoders, analyzer, builder=builder)
 
 
 def add_knowledge_status(app: Sanic, knowledge_base: LiveKnowledgeBase) -> None:

@@ -8,12 +8,14 @@ The index is saved with a manifest (model, settings, content hash of the article
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,6 +80,9 @@ class KnowledgeIndex:
         self.lexical = lexical
         self.classifiers = classifiers
         self.manifest = manifest
+        # Each unit text's lexical features, per language, kept by a build (not saved) so that the
+        # next build analyses the changed texts only.
+        self.features: dict[str, dict[str, Counter[str]]] = {}
 
     # --- building -------------------------------------------------------------------------
     @classmethod
@@ -98,7 +103,7 @@ class KnowledgeIndex:
         for position, article in enumerate(articles):
             units[article.language].extend(_units(position, article, settings))
 
-        vectors, lexical, classifiers, baselines = {}, {}, {}, {}
+        vectors, lexical, classifiers, baselines, features = {}, {}, {}, {}, {}
         for language, language_units in units.items():
             texts = [unit.text for unit in language_units]
             encoder = encoders.get(language)
@@ -110,7 +115,9 @@ class KnowledgeIndex:
                     embeddings, np.arange(len(texts)), approximate_above=settings.approximate_above
                 )
                 baselines[language] = unrelated_similarity(embeddings, [u.article for u in language_units])
-            lexical[language] = LexicalIndex.build([analyzer.features(t, language) for t in texts])
+            known_features = previous.features.get(language, {}) if previous else {}
+            features[language] = {t: known_features.get(t) or analyzer.features(t, language) for t in texts}
+            lexical[language] = LexicalIndex.build([features[language][t] for t in texts])
             classifiers[language] = _train_classifier(language_units, lexical[language], embeddings, settings)
 
         manifest = {
@@ -125,7 +132,9 @@ class KnowledgeIndex:
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.perf_counter() - started, 3),
         }
-        return cls(articles, units, vectors, lexical, classifiers, manifest)
+        index = cls(articles, units, vectors, lexical, classifiers, manifest)
+        index.features = features
+        return index
 
     @property
     def models(self) -> dict[str, str]:
@@ -329,6 +338,12 @@ def open_index(
 
 
 KEEP_BUILDS = 3  # content-addressed builds kept beside the newest, for processes still loading one
+KEY_CHARS = 20  # of the build key, naming its folder
+
+
+def build_directory(root: Path | str, index: KnowledgeIndex) -> Path:
+    """Where `cached_index` keeps `index` under `root`."""
+    return Path(root) / index.manifest["content_hash"][:KEY_CHARS]
 
 
 def build_key(articles: list[Article], encoders: Mapping[str, Encoder], settings: IndexSettings) -> str:
@@ -352,21 +367,25 @@ def cached_index(
     number of processes can share `root`: the first to finish a build publishes it with one
     atomic rename, and the others load it or keep their own identical one."""
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     key = build_key(articles, encoders, settings)
-    directory = root / key[:20]
-    if read_manifest(directory) is not None:
+    directory = root / key[:KEY_CHARS]
+    # One process builds a key while the others on this machine wait for it and load its build.
+    with open(root / f".{key[:KEY_CHARS]}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if read_manifest(directory) is not None:
+            try:
+                return KnowledgeIndex.load(directory)
+            except (OSError, ValueError, KeyError) as exc:  # a build damaged on disk: make it again
+                logger.warning("The saved index at %s cannot be read (%s); rebuilding it", directory, exc)
+                shutil.rmtree(directory, ignore_errors=True)
+        index = KnowledgeIndex.build(articles, encoders, analyzer, settings, key, previous=previous)
+        staging = root / f".{key[:KEY_CHARS]}.{os.getpid()}.{time.monotonic_ns()}"
+        index.write(staging)
         try:
-            return KnowledgeIndex.load(directory)
-        except (OSError, ValueError, KeyError) as exc:  # a build damaged on disk: make it again
-            logger.warning("The saved index at %s cannot be read (%s); rebuilding it", directory, exc)
-            shutil.rmtree(directory, ignore_errors=True)
-    index = KnowledgeIndex.build(articles, encoders, analyzer, settings, key, previous=previous)
-    staging = root / f".{key[:20]}.{os.getpid()}.{time.monotonic_ns()}"
-    index.write(staging)
-    try:
-        staging.rename(directory)
-    except OSError:  # another process published the same build first
-        shutil.rmtree(staging, ignore_errors=True)
+            staging.rename(directory)
+        except OSError:  # another machine sharing the folder published the same build first
+            shutil.rmtree(staging, ignore_errors=True)
     _prune(root, keep=directory)
     return index
 
@@ -381,6 +400,6 @@ def _prune(root: Path, keep: Path) -> None:
     for old in builds[KEEP_BUILDS:]:
         shutil.rmtree(old, ignore_errors=True)
     hour_ago = time.time() - 3600
-    for staging in root.glob(".*"):
-        if staging.is_dir() and staging.stat().st_mtime < hour_ago:
-            shutil.rmtree(staging, ignore_errors=True)
+    for leftover in root.glob(".*"):
+        if leftover.stat().st_mtime < hour_ago:  # staging folders left by a crash, old build locks
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)

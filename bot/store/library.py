@@ -169,20 +169,28 @@ class Library:
             return int(await session.scalar(select(func.count()).select_from(StoredArticle)) or 0)
 
     async def live_articles(self) -> tuple[int, list[Article]]:
-        """The knowledge base's version and its published articles, read in one transaction so
-        that the two agree."""
+        """The knowledge base's version and its published articles. The version is read first: a
+        publication committed in between makes the articles newer than the version, never older,
+        so a reader that rebuilds whenever the version moves never misses a publication."""
         async with self._sessions() as session, session.begin():
             version = int(await session.scalar(select(func.max(Publication.id))) or 0)
-            rows = await session.scalars(
-                select(ArticleRevision)
-                .join(
-                    StoredArticle,
-                    _revision_at(StoredArticle.live),
+            rows = await session.execute(  # plain columns: 10,000 articles in a fraction of the ORM's time
+                select(
+                    ArticleRevision.article_id,
+                    ArticleRevision.language,
+                    ArticleRevision.title,
+                    ArticleRevision.questions,
+                    ArticleRevision.body,
+                    ArticleRevision.tags,
                 )
+                .join(StoredArticle, _revision_at(StoredArticle.live))
                 .where(StoredArticle.status == "published")
                 .order_by(ArticleRevision.language, ArticleRevision.article_id)
             )
-            return version, [_revision(row, "").article("published") for row in rows]
+            return version, [
+                Article(article_id, language, title, tuple(questions), body, tuple(tags or ()), "published")
+                for article_id, language, title, questions, body, tags in rows
+            ]
 
     # --- import and export ----------------------------------------------------------------
 

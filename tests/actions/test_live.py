@@ -5,6 +5,7 @@ serving and says why; and the curation endpoints (test panel with a draft, group
 from __future__ import annotations
 
 import asyncio
+import os
 
 import numpy as np
 import pytest
@@ -19,11 +20,15 @@ from tests.helpers import HashingEncoder, write_articles
 
 
 class CountingEncoder(HashingEncoder):
+    """Records what it encoded, and in which process."""
+
     def __init__(self):
         self.encoded: list[str] = []
+        self.pids: list[int] = []
 
     def encode(self, texts: list[str]) -> np.ndarray:
         self.encoded.extend(texts)
+        self.pids.append(os.getpid())
         return super().encode(texts)
 
 
@@ -161,7 +166,8 @@ def test_an_index_is_built_once_for_every_process_sharing_its_folder(tmp_path, a
     second = cached_index(articles, tmp_path / "index", {"en": encoder, "zh": encoder}, analyzer)
     assert len(encoder.encoded) == encoded  # loaded, not built
     assert isinstance(second, KnowledgeIndex) and second.manifest["content_hash"] == first.manifest["content_hash"]
-    assert [p.name for p in (tmp_path / "index").iterdir()] == [first.manifest["content_hash"][:20]]
+    builds = [p.name for p in (tmp_path / "index").iterdir() if not p.name.startswith(".")]
+    assert builds == [first.manifest["content_hash"][:20]]
 
 
 def test_answer_settings_decide_like_the_action(setup):
@@ -177,3 +183,58 @@ def test_answer_settings_decide_like_the_action(setup):
     assert decide(hits[:1], settings, off_topic=False, language="en").decision == "answer"
     assert decide(hits, settings, off_topic=True, language="en").decision == "off_topic"
     assert decide([], settings, off_topic=False, language="en").decision == "hand_off"
+
+
+class ChildEncoder(HashingEncoder):
+    """Writes the process of every call to `log`, and fails in a child when told to."""
+
+    def __init__(self, log):
+        self.log = log
+        self.parent = os.getpid()
+        self.fail_in_child = False
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with open(self.log, "a") as log:
+            log.write(f"{os.getpid()}\n")
+        if self.fail_in_child and os.getpid() != self.parent:
+            raise MemoryError("no memory left for the build")
+        return super().encode(texts)
+
+
+def test_a_publication_is_built_in_a_child_process_and_loaded(tmp_path, analyzer):
+    """After start-up the serving process never builds: a forked child does, and the server
+    loads its build; a child that fails leaves the old index serving and says why."""
+    from actions.live import IndexBuilder
+
+    encoder = ChildEncoder(tmp_path / "pids")
+    encoders = {"en": encoder, "zh": encoder}
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'kb.db'}")
+    builder = IndexBuilder(tmp_path / "index", encoders, analyzer)
+    live = LiveKnowledgeBase(store, tmp_path / "index", encoders, analyzer, worker="t:2", builder=builder)
+    folder = write_articles(tmp_path / "kb")
+
+    async def publish(title: str) -> bool:
+        state = await store.library.article("sim-puk", "en")
+        fields = {"id": "sim-puk", "language": "en", **state.head.content(), "title": title}
+        await store.library.save(fields, base=state.head.number, author_id=None)
+        await store.library.publish("sim-puk", "en", author_id=None)
+        return await live.refresh()
+
+    async def scenario():
+        await store.upgrade()
+        await store.library.import_articles(read_article_files(folder))
+        await live.refresh()  # start-up: built here
+        (tmp_path / "pids").write_text("")
+        assert await publish("Locked SIM: the PUK") is True
+        built_by = {int(pid) for pid in (tmp_path / "pids").read_text().split()}
+        encoder.fail_in_child = True
+        assert await publish("Never served") is False
+        [status] = await store.library.index_status()
+        await store.close()
+        return built_by, status
+
+    built_by, status = run(scenario())
+    children = built_by - {encoder.parent}
+    assert len(children) == 1  # the new title was encoded in one child; the searches' warm-up here
+    assert live.get("sim-puk", "en").title == "Locked SIM: the PUK"
+    assert status.failed_version == live.version + 1 and "no memory left" in status.error
