@@ -94,9 +94,9 @@ eval: $(APP_ENV)/.installed ## score retrieval and handoff decisions on the held
 bench: setup index train ## latency: retrieval, whole messages, publish-to-answer (demo and 10k articles)
 	$(APP_ENV)/bin/python tests/bench/bench_retrieval.py --json $(BUILD)/bench-retrieval.json
 	$(APP_ENV)/bin/python tests/bench/bench_messages.py --json $(BUILD)/bench-messages.json
-	$(APP_ENV)/bin/python tests/bench/bench_publish.py --json $(BUILD)/bench-publish.json
+	$(APP_ENV)/bin/python tests/bench/bench_publish.py --rate 30 --json $(BUILD)/bench-publish.json
 	@if [ -d $(BENCHMARKS)/lcqmc_zh ]; then \
-	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 \
+	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 --rate 30 \
 	    --json $(BUILD)/bench-publish-10k.json; \
 	else echo "skipped: no benchmarks at $(BENCHMARKS)/lcqmc_zh (set BENCHMARKS=...) for the 10,000-article publish bench"; fi
 

@@ -179,10 +179,15 @@ class Load:
     """`concurrency` clients searching back to back, spread over the servers, for as long as it
     runs. Each search counts towards the phase it started in ("reload", "quiet", ...)."""
 
-    def __init__(self, servers: list[ManagedProcess], queries: list[tuple[str, str]], concurrency: int):
+    def __init__(
+        self, servers: list[ManagedProcess], queries: list[tuple[str, str]], concurrency: int, rate: float = 0.0
+    ):
+        """With `rate`, searches arrive at that many a second whatever their latency (traffic as
+        users make it, leaving the CPU some idle time), instead of `concurrency` back to back."""
         self._urls = [base_url(s) + "/search" for s in servers]
         self._queries = queries
         self._concurrency = concurrency
+        self._rate = rate
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.phase = "warm-up"
@@ -192,9 +197,12 @@ class Load:
         self.seconds: Counter[str] = Counter()
 
     async def __aenter__(self) -> Load:
-        self._http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=self._concurrency))
+        self._http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=max(self._concurrency, 64)))
         self._since = time.perf_counter()
-        self._tasks = [asyncio.create_task(self._client(i)) for i in range(self._concurrency)]
+        if self._rate:
+            self._tasks = [asyncio.create_task(self._arrivals())]
+        else:
+            self._tasks = [asyncio.create_task(self._client(i)) for i in range(self._concurrency)]
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -210,6 +218,30 @@ class Load:
         self.seconds[self.phase] += lasted
         self.phase, self._since = phase, now
         return lasted
+
+    async def _arrivals(self) -> None:
+        """One search every 1/rate seconds, alternating servers, each on its own."""
+        feed = itertools.cycle(self._queries)
+        pending: set[asyncio.Task] = set()
+        start, sent = time.perf_counter(), 0
+        while not self._stop.is_set():
+            query, language = next(feed)
+            task = asyncio.create_task(self._search(self._urls[sent % len(self._urls)], query, language))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent / self._rate - time.perf_counter()))
+        await asyncio.gather(*pending)
+
+    async def _search(self, url: str, query: str, language: str) -> None:
+        phase, started = self.phase, time.perf_counter()
+        try:
+            response = await self._http.get(url, params={"q": query, "language": language, "k": 5})
+            response.raise_for_status()
+        except httpx.HTTPError:
+            self.errors[phase] += 1
+            return
+        self.latencies[phase].append((time.perf_counter() - started) * 1000)
 
     async def _client(self, number: int) -> None:
         url = self._urls[number % len(self._urls)]
@@ -343,7 +375,7 @@ async def measure(args: argparse.Namespace, settings: Settings, run_dir: Path, f
             rng = random.Random(args.seed)
             queries = [(q, a.language) for a in rng.sample(published, min(300, len(published))) for q in a.questions]
             rng.shuffle(queries)
-            async with Load(servers, queries, args.concurrency) as load:
+            async with Load(servers, queries, args.concurrency, args.rate) as load:
                 await asyncio.sleep(args.warmup)  # the first searches pay one-off costs
                 edits, gone = await reloads(args, http, store, servers, published, rng, load)
 
@@ -353,6 +385,7 @@ async def measure(args: argparse.Namespace, settings: Settings, run_dir: Path, f
         report["unpublish_to_gone"] = {"seconds": round(max(gone), 2), "per_server": [round(s, 2) for s in gone]}
         report["search"] = {"quiet": load.summary("quiet"), "reload": load.summary("reload")}
         report["search"]["concurrency"] = args.concurrency
+        report["search"]["rate"] = args.rate
         report["memory_mib"] = {}
         for server in servers:
             peak, now = peak_rss_mib(server.pid)
@@ -375,7 +408,9 @@ def print_report(report: dict) -> None:
         f"| {answer['p50_s']} / {answer['max_s']} | {gone['seconds']} |"
     )
     keys = ("seconds", "requests", "requests_per_s", "p50_ms", "p95_ms", "max_ms", "errors")
-    print(f"\nsearches at concurrency {report['search']['concurrency']}, over both servers:")
+    load = report["search"]
+    how = f"{load['rate']:g} a second" if load.get("rate") else f"concurrency {load['concurrency']}"
+    print(f"\nsearches at {how}, over both servers:")
     print("| window | " + " | ".join(keys) + " |\n" + "|---" * (len(keys) + 1) + "|")
     for window in ("quiet", "reload"):
         print(f"| {window} | " + " | ".join(str(report["search"][window][k]) for k in keys) + " |")
@@ -392,6 +427,9 @@ def main() -> int:
     parser.add_argument("--database-url", help="a PostgreSQL database to create and drop (default: SQLite)")
     parser.add_argument("--publishes", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4, help="searching clients meanwhile")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="instead: searches arriving at this many a second (e.g. 20)"
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of searching before measuring")
     parser.add_argument("--start-timeout", type=float, default=1800.0, help="seconds for the first index")
     parser.add_argument("--answer-timeout", type=float, default=600.0, help="seconds for one publish to show")
