@@ -25,7 +25,7 @@ from pathlib import Path
 from bot.store import Store
 from knowledge_base.articles import Article, articles_hash
 from knowledge_base.encoder import Encoder
-from knowledge_base.index import IndexSettings, KnowledgeIndex, build_directory, cached_index
+from knowledge_base.index import IndexSettings, KnowledgeIndex, build_directory, cached_index, read_features
 from knowledge_base.search import Hit, HybridSearcher
 from knowledge_base.text import Analyzer
 
@@ -99,10 +99,14 @@ class LiveKnowledgeBase:
             return False
         if self._failed and self._failed[0] == version and time.monotonic() - self._failed[1] < RETRY_SECONDS:
             return False
-        version, articles = await self._store.library.live_articles()
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
         try:
-            searcher = await asyncio.get_running_loop().run_in_executor(None, self._build, articles, self.searcher)
+            if self.searcher is not None and self._builder is not None:  # the child reads the articles too
+                version, searcher = await loop.run_in_executor(None, self._rebuild)
+            else:
+                version, articles = await self._store.library.live_articles()
+                searcher = await loop.run_in_executor(None, self._build, articles, self.searcher)
         except Exception as exc:  # noqa: BLE001 - any failure must leave the old index serving
             logger.exception(
                 "Building the index of knowledge-base version %d failed; still serving %d", version, self.version
@@ -112,7 +116,7 @@ class LiveKnowledgeBase:
             return False
         seconds = time.perf_counter() - started
         self.searcher, self.version, self._failed, self._drafts = searcher, version, None, {}
-        logger.info("Serving knowledge-base version %d: %d articles (built in %.2f s)", version, len(articles), seconds)
+        logger.info("Serving knowledge-base version %d: %d articles (built in %.2f s)", version, self.articles, seconds)
         await self._report(build_seconds=round(seconds, 3))
         return True
 
@@ -157,20 +161,21 @@ class LiveKnowledgeBase:
         self._drafts = {**dict(list(self._drafts.items())[-(DRAFTS_KEPT - 1) :]), key: searcher}
         return searcher
 
+    def _rebuild(self) -> tuple[int, HybridSearcher]:
+        """The published knowledge base's version and its searcher, built by the builder's child
+        (which reads the articles itself: 10,000 of them cost the serving process nothing)."""
+        version, directory = self._builder.build(self._store.url, self.searcher.index)
+        return version, HybridSearcher(KnowledgeIndex.load(directory), self._encoders, self._analyzer)
+
     def _build_searcher(self, articles: list[Article], previous: HybridSearcher | None) -> HybridSearcher:
-        if previous is not None and self._builder is not None:
-            directory, features = self._builder.build(articles, previous.index)
-            index = KnowledgeIndex.load(directory)
-            index.features = features  # so that the next build analyses the changed texts only
-        else:
-            index = cached_index(
-                articles,
-                self._index_root,
-                self._encoders,
-                self._analyzer,
-                self._settings,
-                previous=previous.index if previous else None,
-            )
+        index = cached_index(
+            articles,
+            self._index_root,
+            self._encoders,
+            self._analyzer,
+            self._settings,
+            previous=previous.index if previous else None,
+        )
         searcher = HybridSearcher(index, self._encoders, self._analyzer)
         if previous is None:  # the first query pays one-off costs (jieba, torch kernels); later ones share them
             for language in ("en", "zh"):
@@ -203,13 +208,13 @@ class IndexBuilder:
         self._niceness = niceness
         self._timeout = timeout
 
-    def build(self, articles: list[Article], previous: KnowledgeIndex | None) -> tuple[Path, dict]:
-        """The folder of the index of `articles`, built from `previous`'s embeddings and lexical
-        features where it can, and the build's features (blocks: call it from a thread). Raises
-        BuildFailed with the child's error."""
+    def build(self, database_url: str, previous: KnowledgeIndex) -> tuple[int, Path]:
+        """The published knowledge base's version at `database_url` and the folder of its index,
+        built from `previous`'s embeddings and lexical features where it can (blocks: call it
+        from a thread). Raises BuildFailed with the child's error."""
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=self._child, args=(send, articles, previous), daemon=True)
+        child = context.Process(target=self._child, args=(send, database_url, previous), daemon=True)
         # Objects the collector leaves alone are not written to by it, so the pages the parent
         # shares with the child are not copied while the child lives (fewer copy-on-write faults).
         gc.freeze()
@@ -230,16 +235,19 @@ class IndexBuilder:
             gc.unfreeze()
         if not done:
             raise BuildFailed(result)
-        directory, features = result
-        return Path(directory), features
+        version, directory = result
+        return version, Path(directory)
 
-    def _child(self, send, articles: list[Article], previous: KnowledgeIndex | None) -> None:
+    def _child(self, send, database_url: str, previous: KnowledgeIndex) -> None:
         try:
             os.nice(self._niceness)
+            version, articles = asyncio.run(_published(database_url))
+            if not previous.features:
+                previous.features = read_features(build_directory(self._index_root, previous))
             index = cached_index(
                 articles, self._index_root, self._encoders, self._analyzer, self._settings, previous=previous
             )
-            send.send((True, (str(build_directory(self._index_root, index)), index.features)))
+            send.send((True, (version, str(build_directory(self._index_root, index)))))
         except BaseException as exc:  # noqa: BLE001 - the parent reports it and keeps serving
             send.send((False, f"{type(exc).__name__}: {exc}"))
         finally:
@@ -248,3 +256,12 @@ class IndexBuilder:
 
 class BuildFailed(RuntimeError):
     pass
+
+
+async def _published(database_url: str) -> tuple[int, list[Article]]:
+    """In the build's child: its own connection (the parent's belong to the parent's loop)."""
+    store = Store.from_url(database_url)
+    try:
+        return await store.library.live_articles()
+    finally:
+        await store.close()

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
+FEATURES = "features.json"
 
 
 class StaleIndexError(RuntimeError):
@@ -185,6 +186,11 @@ class KnowledgeIndex:
             self.lexical[language].save(staging, f"lexical-{language}")
             if self.classifiers.get(language) is not None:
                 self.classifiers[language].save(staging / f"classifier-{language}.npz")
+        if self.features:  # for the next build from this one (read by `read_features`, not by `load`)
+            plain = {
+                language: {text: dict(f) for text, f in by_text.items()} for language, by_text in self.features.items()
+            }
+            (staging / FEATURES).write_text(json.dumps(plain, ensure_ascii=False), encoding="utf-8")
         (staging / MANIFEST).write_text(json.dumps(self.manifest, indent=2), encoding="utf-8")  # last: marks it whole
 
     @classmethod
@@ -289,6 +295,15 @@ def model_names(encoders: Mapping[str, Encoder]) -> dict[str, str]:
 def _plain(settings: IndexSettings) -> dict:
     """Settings as they read back from the manifest's JSON (tuples become lists)."""
     return json.loads(json.dumps(asdict(settings)))
+
+
+def read_features(directory: Path | str) -> dict[str, dict[str, Counter[str]]]:
+    """The lexical features a build saved for each unit text (empty if it saved none)."""
+    path = Path(directory) / FEATURES
+    if not path.is_file():
+        return {}
+    plain = json.loads(path.read_text(encoding="utf-8"))
+    return {language: {text: Counter(f) for text, f in by_text.items()} for language, by_text in plain.items()}
 
 
 def read_manifest(directory: Path | str) -> dict | None:

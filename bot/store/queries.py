@@ -247,6 +247,11 @@ class Store:
     def from_url(cls, url: str) -> Store:
         return cls(create_async_engine(url))
 
+    @property
+    def url(self) -> str:
+        """The database's URL, password included, for another process to connect with."""
+        return self.engine.url.render_as_string(hide_password=False)
+
     async def upgrade(self) -> tuple[str | None, str]:
         """Migrate the database to the newest schema (a new database gets every table)."""
         return await migrate.upgrade(self.engine)
