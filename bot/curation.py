@@ -27,6 +27,7 @@ from bot.auth import csrf_token, requires, templates
 from bot.errors import ApiError, Conflict, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT
 from bot.rasa_client import RasaUnavailable
+from bot.redaction import redact
 from bot.store import aware
 from bot.store.library import (
     ArticleFilter,
@@ -429,7 +430,7 @@ async def try_question(request: Request) -> JSONResponse:
 async def suggestions(request: Request) -> JSONResponse:
     """What users asked that the bot could not answer well, grouped by meaning across both
     languages, the most asked first; each group with the article to add it to preselected (the
-    one an agent inserted, else the best match)."""
+    one an agent inserted, else the best match). Personal data in the questions is redacted."""
     asked = await request.app.state.store.suggestions.questions()
     if not asked:
         return JSONResponse({"groups": []})
@@ -456,7 +457,7 @@ async def suggestions(request: Request) -> JSONResponse:
                 "questions": [
                     {
                         "message_id": q.message_id,
-                        "text": q.text,
+                        "text": redact(q.text),
                         "language": q.language,
                         "source": q.source,
                         "article_id": q.article_id,
@@ -465,7 +466,7 @@ async def suggestions(request: Request) -> JSONResponse:
                     }
                     for q in members
                 ],
-                "examples": [q.text for q in members[:EXAMPLES]],
+                "examples": [redact(q.text) for q in members[:EXAMPLES]],
                 "sources": dict(Counter(q.source for q in members)),
                 "target": target,
             }

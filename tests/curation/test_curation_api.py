@@ -185,7 +185,7 @@ def test_a_suggestion_is_added_to_an_article_and_published(client, rasa):
     """A question handed off for low confidence is grouped; accepting it adds it to the article as
     an alternate question, publishes, and empties the inbox."""
     rasa.replies = [[{"custom": {"handoff": {"reason": "low_confidence"}, "text": "A person will help."}}]]
-    send(client, "my sim says PUK locked what now", "web-user")
+    send(client, "my sim says PUK locked what now, call me on 13812345678", "web-user")
 
     def group(body):
         return {
@@ -200,7 +200,9 @@ def test_a_suggestion_is_added_to_an_article_and_published(client, rasa):
     rasa.action_server["/group"] = group
     cora = Agent(client, "cora")
     [suggestion] = cora.get("/api/kb/suggestions").json()["groups"]
-    assert suggestion["asked"] == 1 and suggestion["examples"] == ["my sim says PUK locked what now"]
+    assert suggestion["asked"] == 1 and suggestion["examples"] == [
+        "my sim says PUK locked what now, call me on [phone]"
+    ]
     assert suggestion["target"]["article_id"] == "sim-puk" and suggestion["target"]["why"] == "best_match"
     accepted = cora.post(
         "/api/kb/suggestions/accept",
@@ -212,7 +214,7 @@ def test_a_suggestion_is_added_to_an_article_and_published(client, rasa):
         },
     ).json()
     assert accepted["article"]["live"] == 2
-    assert accepted["article"]["head"]["questions"][-1] == "my sim says PUK locked what now"
+    assert accepted["article"]["head"]["questions"][-1] == "my sim says PUK locked what now, call me on [phone]"
     assert accepted["article"]["head"]["action"] == "suggestion"
     assert cora.get("/api/kb/suggestions").json()["groups"] == []
 
