@@ -95,6 +95,7 @@ bench: setup index train ## latency: retrieval, whole messages, publish-to-answe
 	$(APP_ENV)/bin/python tests/bench/bench_retrieval.py --json $(BUILD)/bench-retrieval.json
 	$(APP_ENV)/bin/python tests/bench/bench_messages.py --json $(BUILD)/bench-messages.json
 	$(APP_ENV)/bin/python tests/bench/bench_publish.py --rate 30 --json $(BUILD)/bench-publish.json
+	$(APP_ENV)/bin/python tests/bench/bench_redaction.py --json $(BUILD)/bench-redaction.json
 	@if [ -d $(BENCHMARKS)/lcqmc_zh ]; then \
 	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 --rate 30 \
 	    --json $(BUILD)/bench-publish-10k.json; \

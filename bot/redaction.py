@@ -29,7 +29,7 @@ PHONES = (
     # Chinese landline with its area code: 010-12345678, (021) 6123 4567, 0755-2345678
     re.compile(_ALONE_BEFORE + r"(?:\(0\d{2,3}\)\s?|0\d{2,3}[ -])\d{3,4}[ -]?\d{4}" + _ALONE_AFTER),
     # International, written with its country code: +44 20 7946 0958, +1 (415) 555-0132
-    re.compile(r"(?<![\w+])\+\d{1,3}[ -]?(?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]?\d{2,4}){1,4}" + _ALONE_AFTER),
+    re.compile(r"(?<![A-Za-z0-9+])\+\d{1,3}[ -]?(?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]?\d{2,4}){1,4}" + _ALONE_AFTER),
 )
 # A number right after one of these words is a reference the operator made, not a card.
 REFERENCE_WORDS = re.compile(
