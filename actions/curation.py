@@ -21,7 +21,7 @@ from sanic.response import HTTPResponse, json
 
 from actions.answer import AnswerSettings, Verdict, decide
 from actions.live import LiveKnowledgeBase
-from knowledge_base.articles import LANGUAGES, Article, field_problems
+from knowledge_base.articles import LANGUAGES, Article, article_from_fields, field_problems
 from knowledge_base.search import Hit, HybridSearcher
 
 MAX_QUERY = 500
@@ -69,15 +69,7 @@ def draft_article(fields: Any) -> Article:
     problems = field_problems(fields)
     if problems:
         raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
-    return Article(
-        id=fields["id"],
-        language=fields["language"],
-        title=fields["title"].strip(),
-        questions=tuple(q.strip() for q in fields["questions"]),
-        body=fields["body"].strip(),
-        tags=tuple(fields.get("tags") or ()),
-        status="published",
-    )
+    return article_from_fields(fields, "published")
 
 
 def add_curation(app: Sanic, knowledge_base: LiveKnowledgeBase, settings: AnswerSettings) -> None:

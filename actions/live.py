@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.store import Store
@@ -59,17 +59,16 @@ class LiveKnowledgeBase:
         *,
         worker: str | None = None,
         builder: IndexBuilder | None = None,
-        build: Callable[[list[Article], HybridSearcher | None], HybridSearcher] | None = None,
     ):
         """`builder` makes the indexes of later publications in its own process (the first, at
-        start-up, is made here: nothing is being served yet); `build` replaces all of it (tests)."""
+        start-up, is made here: nothing is being served yet)."""
         self._store = store
         self._index_root = index_root
         self._encoders = encoders
         self._analyzer = analyzer
         self._settings = settings or IndexSettings()
         self._builder = builder
-        self._build = build or self._build_searcher
+        self._build = self._build_searcher
         self.worker = worker or worker_name()
         self.searcher: HybridSearcher | None = None
         self.version = -1

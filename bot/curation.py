@@ -37,7 +37,7 @@ from bot.store.library import (
     Revision,
 )
 from bot.store.library import Conflict as SaveConflict
-from knowledge_base.articles import ID_PATTERN, LANGUAGES, STATUSES
+from knowledge_base.articles import ID_PATTERN, LANGUAGES, STATUSES, FieldProblem
 
 logger = logging.getLogger(__name__)
 
@@ -251,9 +251,7 @@ async def save_article(request: Request) -> JSONResponse:
     return JSONResponse({"revision": number, "version": version, "article": state_json(state)})
 
 
-def _too_long(field: str):
-    from knowledge_base.articles import FieldProblem
-
+def _too_long(field: str) -> FieldProblem:
     return FieldProblem(field, f"is longer than {20 * MAX_TEXT} characters")
 
 

@@ -130,6 +130,19 @@ class FieldProblem:
     item: int | None = None  # which question, for a list field
 
 
+def article_from_fields(fields: dict, status: str) -> Article:
+    """The article that `fields` (checked by `field_problems`) describe, its texts trimmed."""
+    return Article(
+        id=fields["id"],
+        language=fields["language"],
+        title=fields["title"].strip(),
+        questions=tuple(q.strip() for q in fields["questions"]),
+        body=fields["body"].strip(),
+        tags=tuple(t.strip() for t in fields.get("tags") or ()),
+        status=status,
+    )
+
+
 def field_problems(fields: dict) -> list[FieldProblem]:
     """What is wrong with an article's fields (the front matter's, or a form's with "body"):
     the checks of `touchpoint validate`, for every save whatever its source."""
