@@ -313,8 +313,9 @@ class Library:
                 and_(answered.c.article_id == StoredArticle.id, answered.c.language == StoredArticle.language),
             )
             .outerjoin(rated, and_(rated.c.article_id == StoredArticle.id, rated.c.language == StoredArticle.language))
-            .limit(limit)
         )
+        if not query.tag:  # tags are matched below, in Python (JSON lists): limit after them
+            statement = statement.limit(limit)
         order = [StoredArticle.id, StoredArticle.language]
         if query.language:
             statement = statement.where(StoredArticle.language == query.language)
@@ -369,7 +370,7 @@ class Library:
                     not_helpful=int(no),
                 )
             )
-        return summaries
+        return summaries[:limit]
 
     async def tags(self) -> list[str]:
         async with self._sessions() as session:

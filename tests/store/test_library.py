@@ -311,3 +311,16 @@ def test_an_accepted_suggestion_goes_live_without_taking_a_pending_draft_with_it
     assert after.head.questions[-1] == "PUK locked, now what?" and after.head.body == "An unreviewed draft."
     assert unpublished == (None, 2) and (draft.status, draft.live) == ("draft", None)
     assert draft.head.questions[-1] == "能用信用卡吗？"
+
+
+def test_a_tag_is_found_past_the_first_rows(url, tmp_path):
+    """The tag filter runs after the query; the row limit must not cut off what it would find."""
+    folder = write_articles(tmp_path / "kb")
+
+    async def work(store):
+        await store.library.import_articles(read_article_files(folder))
+        state = await store.library.article("sim-puk", "zh")  # last by id
+        await store.library.save(edit(state, tags=["locked"]), base=1, author_id=None)
+        return await store.library.articles(ArticleFilter(tag="locked"), limit=1)
+
+    assert [(s.id, s.language) for s in run(url, work)] == [("sim-puk", "zh")]
