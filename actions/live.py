@@ -58,16 +58,16 @@ class LiveKnowledgeBase:
         settings: IndexSettings | None = None,
         *,
         worker: str | None = None,
-        builder: IndexBuilder | None = None,
+        build_in_child: bool = False,
     ):
-        """`builder` makes the indexes of later publications in its own process (the first, at
-        start-up, is made here: nothing is being served yet)."""
+        """`build_in_child`: the indexes of later publications are built in a child process (the
+        first, at start-up, is built here: nothing is being served yet)."""
         self._store = store
         self._index_root = index_root
         self._encoders = encoders
         self._analyzer = analyzer
         self._settings = settings or IndexSettings()
-        self._builder = builder
+        self._builder = IndexBuilder(index_root, encoders, analyzer, self._settings) if build_in_child else None
         self._build = self._build_searcher
         self.worker = worker or worker_name()
         self.searcher: HybridSearcher | None = None

@@ -19,7 +19,7 @@ from actions.curation import add_curation
 from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff
 from actions.language import ActionDetectLanguage
-from actions.live import IndexBuilder, LiveKnowledgeBase
+from actions.live import LiveKnowledgeBase
 from bot.settings import Settings, load_settings
 from bot.store import Store
 from knowledge_base.encoder import load_encoders
@@ -39,12 +39,13 @@ def answer_settings(settings: Settings) -> AnswerSettings:
 
 
 def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionExecutor:
+    answering = answer_settings(settings)
     executor = ActionExecutor()
     for action in (
         ActionDetectLanguage(),
-        ActionAnswerQuestion(knowledge_base, answer_settings(settings)),
+        ActionAnswerQuestion(knowledge_base, answering),
         ActionHandoff(),
-        ActionFeedback(knowledge_base, settings.not_helpful_limit, answer_settings(settings)),
+        ActionFeedback(knowledge_base, settings.not_helpful_limit, answering),
     ):
         executor.register_action(action)
     return executor
@@ -53,8 +54,7 @@ def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionE
 def live_knowledge_base(settings: Settings, store: Store) -> LiveKnowledgeBase:
     """The published knowledge base, with the models loaded once for every rebuild."""
     encoders, analyzer = load_encoders(settings.embedding_models), Analyzer(settings.cache_dir)
-    builder = IndexBuilder(settings.index_dir, encoders, analyzer)
-    return LiveKnowledgeBase(store, settings.index_dir, encoders, analyzer, builder=builder)
+    return LiveKnowledgeBase(store, settings.index_dir, encoders, analyzer, build_in_child=True)
 
 
 def add_knowledge_status(app: Sanic, knowledge_base: LiveKnowledgeBase) -> None:

@@ -204,13 +204,10 @@ class ChildEncoder(HashingEncoder):
 def test_a_publication_is_built_in_a_child_process_and_loaded(tmp_path, analyzer):
     """After start-up the serving process never builds: a forked child does, and the server
     loads its build; a child that fails leaves the old index serving and says why."""
-    from actions.live import IndexBuilder
-
     encoder = ChildEncoder(tmp_path / "pids")
     encoders = {"en": encoder, "zh": encoder}
     store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'kb.db'}")
-    builder = IndexBuilder(tmp_path / "index", encoders, analyzer)
-    live = LiveKnowledgeBase(store, tmp_path / "index", encoders, analyzer, worker="t:2", builder=builder)
+    live = LiveKnowledgeBase(store, tmp_path / "index", encoders, analyzer, worker="t:2", build_in_child=True)
     folder = write_articles(tmp_path / "kb")
 
     async def publish(title: str) -> bool:
