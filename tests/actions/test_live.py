@@ -45,6 +45,14 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+async def serving(store: Store, live: LiveKnowledgeBase, folder) -> None:
+    """The folder's articles imported and served by `live`."""
+    await store.upgrade()
+    await store.library.import_articles(read_article_files(folder))
+    await live.refresh()
+    await store.close()
+
+
 def test_a_publication_is_served_after_one_refresh_and_only_the_edit_is_encoded(setup):
     store, live, encoder, folder = setup
 
@@ -106,13 +114,7 @@ def test_a_failed_build_keeps_the_old_index_serving_and_says_why(setup):
 def test_the_test_panel_sees_a_draft_without_publishing_it(setup):
     store, live, _, folder = setup
 
-    async def scenario():
-        await store.upgrade()
-        await store.library.import_articles(read_article_files(folder))
-        await live.refresh()
-        await store.close()
-
-    run(scenario())
+    run(serving(store, live, folder))
     draft = draft_article(
         {
             "id": "sim-puk",
@@ -137,13 +139,7 @@ def test_the_test_panel_sees_a_draft_without_publishing_it(setup):
 def test_questions_are_grouped_by_meaning(setup, analyzer):
     store, live, _, folder = setup
 
-    async def scenario():
-        await store.upgrade()
-        await store.library.import_articles(read_article_files(folder))
-        await live.refresh()
-        await store.close()
-
-    run(scenario())
+    run(serving(store, live, folder))
     questions = [
         ("how do I pay my bill", "en"),
         ("SIM card locked PUK", "en"),

@@ -233,30 +233,24 @@ class Load:
             await asyncio.sleep(max(0.0, start + sent / self._rate - time.perf_counter()))
         await asyncio.gather(*pending)
 
-    async def _search(self, url: str, query: str, language: str) -> None:
+    async def _search(self, url: str, query: str, language: str) -> bool:
+        """One search, its latency counted towards the phase it started in; False if it failed."""
         phase, started = self.phase, time.perf_counter()
         try:
             response = await self._http.get(url, params={"q": query, "language": language, "k": 5})
             response.raise_for_status()
         except httpx.HTTPError:
             self.errors[phase] += 1
-            return
+            return False
         self.latencies[phase].append((time.perf_counter() - started) * 1000)
+        return True
 
     async def _client(self, number: int) -> None:
         url = self._urls[number % len(self._urls)]
         feed = itertools.islice(itertools.cycle(self._queries), number * 7, None)
         while not self._stop.is_set():
-            query, language = next(feed)
-            phase, started = self.phase, time.perf_counter()
-            try:
-                response = await self._http.get(url, params={"q": query, "language": language, "k": 5})
-                response.raise_for_status()
-            except httpx.HTTPError:
-                self.errors[phase] += 1
+            if not await self._search(url, *next(feed)):
                 await asyncio.sleep(PROBE_SECONDS)  # a server that is down is not hammered
-                continue
-            self.latencies[phase].append((time.perf_counter() - started) * 1000)
 
     def summary(self, phase: str) -> dict:
         values, seconds = self.latencies[phase] or [float("nan")], self.seconds[phase]

@@ -6,20 +6,15 @@ not answer reaches the suggestions inbox."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import subprocess
-import sys
 import time
-import uuid
 
 import httpx
 import pytest
 
 from bot.processes import ManagedProcess, actions_spec, settings_env
-from bot.settings import PROJECT_ROOT
 from tests.e2e.conftest import Chat, free_port
-from tests.e2e.test_desk import PASSWORD, screenshot, sign_in
+from tests.e2e.test_desk import PASSWORD, add_staff, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 PUBLISH_WITHIN = 10.0  # seconds, on the demo knowledge base (the issue's bar)
@@ -28,13 +23,7 @@ QUESTION = "purple zebra umbrella lantern cover"  # matches no demo article
 
 @pytest.fixture(scope="module")
 def curator(stack):
-    username = f"curator-{uuid.uuid4().hex[:6]}"
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "users", "add", username, "--role", "curator", "--name", "Cora Li",
-         "--password-stdin"],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=PROJECT_ROOT,
-        env={**os.environ, **settings_env(stack.settings)},
-    )  # fmt: skip
+    username = add_staff(stack, "curator", "Cora Li")
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings.app_port}", timeout=60) as client:
         client.username = username
         yield sign_in(client, username)

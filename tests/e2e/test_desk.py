@@ -26,17 +26,22 @@ LEFT_MESSAGE = "Please call me back about my contract"  # what the user leaves f
 _chats = itertools.count(920_000)
 
 
-@pytest.fixture(scope="module")
-def agent(stack):
-    """An agent account in the stack's database, made with `touchpoint users add`."""
-    username = f"agent-{uuid.uuid4().hex[:6]}"
+def add_staff(stack, role: str, name: str) -> str:
+    """A new account with `role` in the stack's database, made with `touchpoint users add`, as an
+    administrator would; returns its username (the password is PASSWORD)."""
+    username = f"{role}-{uuid.uuid4().hex[:6]}"
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "users", "add", username, "--role", "agent", "--name", "Alice Wong",
-         "--password-stdin"],
+        [sys.executable, "-m", "bot.cli", "users", "add", username, "--role", role, "--name", name, "--password-stdin"],
         input=PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=PROJECT_ROOT,
         env={**os.environ, **settings_env(stack.settings)},
     )  # fmt: skip
     return username
+
+
+@pytest.fixture(scope="module")
+def agent(stack):
+    """An agent account in the stack's database."""
+    return add_staff(stack, "agent", "Alice Wong")
 
 
 def screenshot(page, name: str) -> None:
