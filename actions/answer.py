@@ -12,6 +12,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import hand_off
+from bot.redaction import redact
 from bot.strings import text
 from bot.vocabulary import REQUEST_HUMAN, choice_payload
 from knowledge_base.articles import Article
@@ -40,6 +41,7 @@ class Verdict:
     off_topic: bool
     language: str
     threshold: float
+    ranked: tuple[Hit, ...] = ()  # what the search ranked first, for the transcript's trace
 
     @property
     def decision(self) -> str:
@@ -58,12 +60,25 @@ def decide(hits: list[Hit], settings: AnswerSettings, *, off_topic: bool, langua
     if not hits or hits[0].score < threshold:
         floor = settings.threshold * settings.candidate_share
         candidates = [hit for hit in hits if hit.score >= floor][: settings.max_choices]
-        return Verdict([], candidates, off_topic, language, threshold)
+        return Verdict([], candidates, off_topic, language, threshold, tuple(hits))
     best = hits[0]
     runners_up = [
         hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= settings.choice_margin
     ]
-    return Verdict([best, *runners_up], [], off_topic, language, threshold)
+    return Verdict([best, *runners_up], [], off_topic, language, threshold, tuple(hits))
+
+
+def trace(verdict: Verdict, tracker: Tracker) -> dict[str, Any]:
+    """Why the assistant answered as it did, kept with its reply for the reviewers' transcript:
+    Rasa's intent and confidence, the ranked articles with their scores, the decision."""
+    intent = tracker.latest_message.get("intent") or {}
+    return {
+        "intent": intent.get("name"),
+        "confidence": None if intent.get("confidence") is None else round(float(intent["confidence"]), 4),
+        "ranking": [{"article_id": hit.article.id, "score": round(hit.score, 4)} for hit in verdict.ranked],
+        "decision": verdict.decision,
+        "threshold": verdict.threshold,
+    }
 
 
 def article_choice(article: Article) -> dict[str, str]:
@@ -102,7 +117,7 @@ class ActionAnswerQuestion(Action):
                 return [SlotSet("article_id", None), SlotSet("last_article_id", None)]  # a "no" now rates nothing
             return self._answer(dispatcher, article, score=None, runners_up=[])
 
-        return self.answer(dispatcher, self.judge(latest.get("text") or "", tracker))
+        return self.answer(dispatcher, self.judge(latest.get("text") or "", tracker), tracker)
 
     def judge(self, query: str, tracker: Tracker) -> Verdict:
         """Search the knowledge base for `query`. Public so that other actions can treat a
@@ -112,24 +127,34 @@ class ActionAnswerQuestion(Action):
         verdict = decide(hits, self._settings, off_topic=top_intent(tracker) == "out_of_scope", language=language)
         if not verdict.confident:
             best = hits[0].score if hits else 0
-            logger.info("No confident answer (best %.3f < %.3f) for %r", best, verdict.threshold, query)
+            # Logs are kept longer than conversations: no personal data in them.
+            logger.info("No confident answer (best %.3f < %.3f) for %r", best, verdict.threshold, redact(query))
         return verdict
 
-    def answer(self, dispatcher: CollectingDispatcher, verdict: Verdict) -> list[EventType]:
+    def answer(self, dispatcher: CollectingDispatcher, verdict: Verdict, tracker: Tracker) -> list[EventType]:
         """Answer with the verdict's best article. Without one: an off-topic message is told what
         the assistant can help with and offered a person (a handoff only if the user takes it);
-        an in-domain question goes to a person, its best candidates shown meanwhile."""
+        an in-domain question goes to a person, its best candidates shown meanwhile. The reply
+        carries the verdict's trace."""
+        why = trace(verdict, tracker)
         if verdict.confident:
             best, *runners_up = verdict.confident
-            return self._answer(dispatcher, best.article, score=best.score, runners_up=runners_up)
+            return self._answer(dispatcher, best.article, score=best.score, runners_up=runners_up, why=why)
         if verdict.off_topic:
             offer = [{"title": text("button_talk_to_person", verdict.language), "payload": REQUEST_HUMAN}]
-            dispatcher.utter_message(response="utter_out_of_scope", json_message={"choices": offer})
+            dispatcher.utter_message(response="utter_out_of_scope", json_message={"choices": offer, "trace": why})
             return [SlotSet("last_article_id", None)]
-        return hand_off(dispatcher, "low_confidence", [article_choice(hit.article) for hit in verdict.candidates])
+        candidates = [article_choice(hit.article) for hit in verdict.candidates]
+        return hand_off(dispatcher, "low_confidence", candidates, why)
 
     def _answer(
-        self, dispatcher: CollectingDispatcher, article: Article, *, score: float | None, runners_up: list[Hit]
+        self,
+        dispatcher: CollectingDispatcher,
+        article: Article,
+        *,
+        score: float | None,
+        runners_up: list[Hit],
+        why: dict[str, Any] | None = None,
     ) -> list[EventType]:
         dispatcher.utter_message(
             json_message={
@@ -138,6 +163,7 @@ class ActionAnswerQuestion(Action):
                 "title": article.title,
                 "score": None if score is None else round(score, 4),
                 "choices": [article_choice(hit.article) for hit in runners_up[: self._settings.max_choices]],
+                **({"trace": why} if why else {}),  # None for a button's article
             }
         )
         return [

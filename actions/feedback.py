@@ -99,10 +99,10 @@ class ActionFeedback(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if is_long(text):
             # A complaint or a story: answer it, or (no good answer) a person reads it.
-            return self._answers.answer(dispatcher, self._answers.judge(text, tracker))
+            return self._answers.answer(dispatcher, self._answers.judge(text, tracker), tracker)
         if asks_something(text) and (verdict := self._answers.judge(text, tracker)).confident:
             # "No, how do I top up then?": a question the knowledge base answers is answered.
-            return self._answers.answer(dispatcher, verdict)
+            return self._answers.answer(dispatcher, verdict, tracker)
         if intent == "thank":
             dispatcher.utter_message(response="utter_you_are_welcome")
             return []

@@ -1,6 +1,7 @@
 """The action server: serves Rasa's action calls from the published knowledge base, and the
 agents' search-as-you-type (GET /search), so the models are loaded in one process only. It
-follows every publication without a restart (`actions/live.py`)."""
+follows every publication without a restart (`actions/live.py`), and reports on itself at GET
+/metrics (`actions/metrics.py`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from actions.feedback import ActionFeedback
 from actions.handoff import ActionHandoff
 from actions.language import ActionDetectLanguage
 from actions.live import LiveKnowledgeBase
+from actions.metrics import ActionMetrics, MeteredExecutor, MeteredKnowledgeBase, add_metrics
 from bot.settings import Settings, load_settings
 from bot.store import Store
 from knowledge_base.encoder import load_encoders
@@ -38,9 +40,12 @@ def answer_settings(settings: Settings) -> AnswerSettings:
     )
 
 
-def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionExecutor:
+def build_executor(
+    knowledge_base: KnowledgeBase, settings: Settings, executor: ActionExecutor | None = None
+) -> ActionExecutor:
+    """The actions, registered on `executor` (default: a plain ActionExecutor)."""
     answering = answer_settings(settings)
-    executor = ActionExecutor()
+    executor = executor or ActionExecutor()
     for action in (
         ActionDetectLanguage(),
         ActionAnswerQuestion(knowledge_base, answering),
@@ -51,10 +56,10 @@ def build_executor(knowledge_base: KnowledgeBase, settings: Settings) -> ActionE
     return executor
 
 
-def live_knowledge_base(settings: Settings, store: Store) -> LiveKnowledgeBase:
+def live_knowledge_base(settings: Settings, store: Store, metrics: ActionMetrics) -> LiveKnowledgeBase:
     """The published knowledge base, with the models loaded once for every rebuild."""
     encoders, analyzer = load_encoders(settings.embedding_models), Analyzer(settings.cache_dir)
-    return LiveKnowledgeBase(store, settings.index_dir, encoders, analyzer, build_in_child=True)
+    return MeteredKnowledgeBase(store, settings.index_dir, encoders, analyzer, build_in_child=True, metrics=metrics)
 
 
 def add_knowledge_status(app: Sanic, knowledge_base: LiveKnowledgeBase) -> None:
@@ -119,10 +124,12 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings()
     store = Store.from_url(settings.database_url)
-    knowledge_base = live_knowledge_base(settings, store)
-    app = create_app(build_executor(knowledge_base, settings))
+    metrics = ActionMetrics()
+    knowledge_base = live_knowledge_base(settings, store, metrics)
+    app = create_app(build_executor(knowledge_base, settings, MeteredExecutor(metrics)))
     add_search(app, knowledge_base)
     add_knowledge_status(app, knowledge_base)
+    add_metrics(app, metrics)
     add_curation(app, knowledge_base, answer_settings(settings))
     keep_current(app, knowledge_base, store)
     app.run(host=args.host, port=args.port, single_process=True, motd=False, access_log=False)

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from bot import api, auth, curation, desk
+from bot import analytics, api, auth, curation, desk, metrics, retention, review
 from bot.channels import telegram_webhook, widget
 from bot.channels.base import Channels, LiveTopic, StoredOnly
 from bot.errors import ApiError
@@ -51,7 +51,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         settings.build_dir.mkdir(parents=True, exist_ok=True)
-        store = Store.from_url(settings.database_url)
+        store = Store.from_url(settings.database_url, redact_at_rest=settings.redact_at_rest)
         await store.upgrade()  # a no-op at the newest revision; `touchpoint db upgrade` does the same
         client = rasa or RasaClient(settings.rasa_url, settings.actions_url, timeout=settings.rasa_timeout)
         hub = Hub()
@@ -62,9 +62,11 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         app.state.gateway = Gateway(store, client, hub, channels)
         app.state.desk = desk.Desk(app)
         app.state.telegram = None
-        watch = None
+        tasks = []
         if settings.queue_timeout:
-            watch = asyncio.create_task(desk.watch_the_queue(app.state.desk, settings.queue_timeout))
+            tasks.append(asyncio.create_task(desk.watch_the_queue(app.state.desk, settings.queue_timeout)))
+        if settings.retention_days:
+            tasks.append(asyncio.create_task(retention.keep_retention(store, client, settings.retention_days)))
         try:
             if settings.telegram_token:
                 from bot.channels.telegram import TelegramChannel
@@ -74,8 +76,8 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
                 await app.state.telegram.start()
             yield
         finally:
-            if watch:
-                watch.cancel()
+            for task in tasks:
+                task.cancel()
             if app.state.telegram:
                 await app.state.telegram.stop()
             await client.close()
@@ -97,6 +99,9 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         + auth.routes
         + desk.routes
         + curation.routes
+        + review.routes
+        + analytics.routes
+        + metrics.routes
         + [static],
         middleware=[session],
         lifespan=lifespan,

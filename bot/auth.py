@@ -163,7 +163,8 @@ async def login_redirect(request: Request, exc: LoginRequired) -> Response:
     return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
-LANDING = {"curator": "/curation"}  # where a role starts when sign-in was not asked for by a page
+# Where a role starts when sign-in was not asked for by a page.
+LANDING = {"curator": "/curation", "reviewer": "/review"}
 
 
 def _safe_next(target: str | None) -> str:

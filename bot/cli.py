@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from bot import review_commands
 from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 
 
@@ -170,13 +171,17 @@ def cmd_domain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_STAFF = (("demo", "Demo Agent", "agent"), ("curator", "Demo Curator", "curator"))
+DEMO_STAFF = (
+    ("demo", "Demo Agent", "agent"),
+    ("curator", "Demo Curator", "curator"),
+    ("reviewer", "Demo Reviewer", "reviewer"),
+)
 
 
 def ensure_demo_staff(settings: Settings) -> str | None:
-    """On a database with no staff at all, make an agent 'demo' and a curator 'curator' with one
-    random password, so the desk and the curation pages can be tried at once; returns that
-    password (None if there were accounts)."""
+    """On a database with no staff at all, make an agent 'demo', a curator 'curator' and a
+    reviewer 'reviewer' with one random password, so the desk, the curation and the review pages
+    can be tried at once; returns that password (None if there were accounts)."""
     import secrets
 
     from bot.auth import hash_password
@@ -211,9 +216,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if demo_password:
         console = f"{base}/console  (made agent 'demo', password {demo_password}; `touchpoint users add` for real ones)"
         curation = f"{base}/curation  (made curator 'curator', the same password)"
+        review = f"{base}/review  (made reviewer 'reviewer', the same password; analytics at /analytics)"
     else:
         console = f"{base}/console  (staff accounts: `touchpoint users list`)"
         curation = f"{base}/curation  (roles curator and admin)"
+        review = f"{base}/review  (roles reviewer and admin; analytics at /analytics)"
     if not settings.telegram_token:
         telegram = "off (set TELEGRAM_TOKEN to start the bot)"
     elif settings.telegram_webhook_url:
@@ -225,6 +232,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         f'  Widget:   {base}/demo  (embed: <script src="{base}/widget.js" async></script>)\n'
         f"  Console:  {console}\n"
         f"  Curation: {curation}\n"
+        f"  Review:   {review}\n"
         f"  Telegram: {telegram}\n"
         f"  API:      POST {base}/api/messages\n"
         f"  Health:   {base}/healthz\n"
@@ -474,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--choose-threshold-on", metavar="QUERIES", help="pick the threshold on this query set")
     evaluate.add_argument("--json", help="write the results here (default: build/eval/NAME.json)")
     evaluate.add_argument("--plot", help="save the threshold curve here (default: build/eval/NAME.png)")
+    review_commands.add_parsers(commands)
     return parser
 
 
@@ -490,6 +499,8 @@ COMMANDS = {
     "users": cmd_users,
     "db": cmd_db,
     "domain": cmd_domain,
+    "review": review_commands.cmd_review,
+    "purge": review_commands.cmd_purge,
 }
 
 

@@ -428,7 +428,8 @@ async def try_question(request: Request) -> JSONResponse:
 async def suggestions(request: Request) -> JSONResponse:
     """What users asked that the bot could not answer well, grouped by meaning across both
     languages, the most asked first; each group with the article to add it to preselected (the
-    one an agent inserted, else the best match). Personal data in the questions is redacted."""
+    one a reviewer named, else the one an agent inserted, else the best match). Personal data in
+    the questions is redacted."""
     asked = await request.app.state.store.suggestions.questions()
     if not asked:
         return JSONResponse({"groups": []})
@@ -438,15 +439,16 @@ async def suggestions(request: Request) -> JSONResponse:
     groups = []
     for group in grouped["groups"]:
         members = [asked[i] for i in group["members"]]
+        named = Counter(q.article_id for q in members if q.source == "reviewer" and q.article_id)
         inserted = Counter(q.article_id for q in members if q.source == "agent_inserted" and q.article_id)
         best = group.get("best")
-        target = (
-            {"article_id": inserted.most_common(1)[0][0], "language": members[0].language, "why": "agent_inserted"}
-            if inserted
-            else (
+        if named or inserted:  # a reviewer's choice, then an agent's, then the search's
+            why, votes = ("reviewer", named) if named else ("agent_inserted", inserted)
+            target = {"article_id": votes.most_common(1)[0][0], "language": members[0].language, "why": why}
+        else:
+            target = (
                 {"article_id": best["article_id"], "language": best["language"], "why": "best_match"} if best else None
             )
-        )
         if target:
             target.update(await _target_version(request, target["article_id"], target["language"]))
         groups.append(

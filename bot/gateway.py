@@ -10,6 +10,7 @@ between them, outside any transaction.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,9 @@ from bot.conversations import Conversations, DeskNotified, Event, QueueChanged, 
 from bot.hub import DESK, Hub
 from bot.locks import KeyedLock
 from bot.messages import WrongChannel, checked_text, has_words, is_payload
+from bot.metrics import AppMetrics
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.redaction import redact
 from bot.replies import BotMessage, BotReply, bot_message, message_json, parse_rasa_output
 from bot.store import Conversation, Message, Store, Tx
 from bot.strings import text as catalogue_text
@@ -35,9 +38,11 @@ class Gateway:
         hub: Hub | None = None,
         channels: Channels | None = None,
         conversations: Conversations | None = None,
+        metrics: AppMetrics | None = None,
     ):
         self._store = store
         self._rasa = rasa
+        self.metrics = metrics or AppMetrics()
         self.hub = hub or Hub()
         self.channels = channels or Channels()
         self.conversations = conversations or Conversations()
@@ -64,11 +69,16 @@ class Gateway:
         the message; `user_name` the name the channel knows the user by. Raises InvalidMessage
         for an empty or over-long message, WrongChannel for another channel's conversation.
         """
+        started = time.perf_counter()
         text = checked_text(text)
+        if self._store.redact_at_rest:  # before it is stored anywhere: here, and in Rasa's tracker
+            text = redact(text)
+            user_name = None
         data = {key: value for key, value in (("display", display), ("client_id", client_id)) if value is not None}
         async with self._locks.hold(conversation_id):
             async with self._store.transaction() as tx:
                 conversation = await self._open(tx, conversation_id, channel, language, text, user_name)
+                data["language"] = conversation.language  # as it was then: analytics count by it
                 tx.add_messages(conversation, [Message(role="user", channel=channel, text=text, data=data)])
                 events = await self.conversations.user_message(tx, conversation, text)
                 if events is None and not has_words(text):
@@ -76,12 +86,15 @@ class Gateway:
                     events = [self.conversations.tell(tx, conversation, "no_words")]
                 handoff = await self._handoff(tx, conversation)
             if events is not None:
-                return await self._reply(conversation, [], events, handoff)
+                reply = await self._reply(conversation, [], events, handoff)
+                self.metrics.turn(channel, started, None)
+                return reply
 
             result = await self._ask_assistant(conversation, text)
             async with self._store.transaction() as tx:
                 conversation = await tx.conversation(conversation_id)
                 reason = result.handoff["reason"] if result.handoff else None
+                started_handoff = reason if conversation.state == State.BOT else None  # else one is open
                 candidates = []
                 if reason:  # articles to read while a person comes go with the notice that says when
                     candidates = [choice for m in result.messages for choice in m.choices]
@@ -95,17 +108,22 @@ class Gateway:
                     tx.add_feedback(conversation_id, str(feedback["article_id"]), bool(feedback["helpful"]))
                 events = await self.conversations.bot_replied(tx, conversation, reason, candidates)
                 handoff = {"reason": reason} if reason else await self._handoff(tx, conversation)
-            return await self._reply(conversation, rows, events, handoff)
+            reply = await self._reply(conversation, rows, events, handoff)
+            self.metrics.turn(channel, started, result, started_handoff)
+            return reply
 
     async def say(self, conversation_id: str, channel: str, user_text: str, key: str, language: str) -> BotReply:
         """Answer from the catalogue (a channel's help, an unsupported attachment), storing both
         sides like any other turn."""
+        started = time.perf_counter()
         async with self._locks.hold(conversation_id), self._store.transaction() as tx:
             conversation = await self._open(tx, conversation_id, channel, language, None, None)
             tx.add_messages(conversation, [Message(role="user", channel=channel, text=user_text)])
             events = [self.conversations.tell(tx, conversation, key)]
             handoff = await self._handoff(tx, conversation)
-        return await self._reply(conversation, [], events, handoff)
+        reply = await self._reply(conversation, [], events, handoff)
+        self.metrics.turn(channel, started, None)
+        return reply
 
     async def run(
         self, conversation_id: str, operation: Callable[[Tx, Conversation], Awaitable[list[Event]]]
@@ -180,8 +198,10 @@ class Gateway:
     async def _ask_assistant(self, conversation: Conversation, text: str) -> BotReply:
         """Rasa's reply; when Rasa or the actions fail, the polite fallback and a handoff."""
         language = conversation.language
+        metadata = {"language": language, "channel": conversation.channel}
         try:
-            raw = await self._rasa.send(conversation.id, text, {"language": language, "channel": conversation.channel})
+            with self.metrics.rasa_seconds.time():
+                raw = await self._rasa.send(conversation.id, text, metadata)
             try:
                 result = parse_rasa_output(raw)
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -202,7 +222,11 @@ class Gateway:
             text=message.text,
             article_id=message.article_id,
             score=message.score,
-            data={"title": message.title, "choices": message.choices},
+            data={
+                "title": message.title,
+                "choices": message.choices,
+                **({"trace": message.trace} if message.trace else {}),
+            },
         )
 
     @staticmethod

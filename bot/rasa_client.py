@@ -52,6 +52,16 @@ class RasaClient:
             return False
         return response.status_code == 200
 
+    async def forget(self, conversation_id: str) -> bool:
+        """Empty the conversation's tracker (its events replaced by none). False if Rasa refused;
+        raises RasaUnavailable if Rasa cannot be reached."""
+        url = f"{self._rasa_url}/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        try:
+            response = await self._http.put(url, json=[], timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(f"Rasa request failed: {exc!r}") from exc
+        return response.status_code == 200
+
     async def parse(self, text: str) -> dict[str, Any] | None:
         """Rasa's NLU reading of `text` (its top intent: name and confidence); None if Rasa is down."""
         try:

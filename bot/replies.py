@@ -2,9 +2,11 @@
 
 Rasa's REST channel returns a list of messages. Touchpoint's actions put their structured data in
 a message's `custom` payload: `text`, `article_id`, `title`, `score` and `choices` for an answer,
-`handoff: {reason}` when a person should take over, and `feedback: {article_id, helpful}` when the
-user rated an answer. A `custom` payload without text belongs to the text message before it
-(Rasa sends a response's text and its custom payload separately).
+`handoff: {reason}` when a person should take over, `feedback: {article_id, helpful}` when the
+user rated an answer, and `trace` (Rasa's intent and confidence, the ranked articles with their
+scores, the decision) with a knowledge-base verdict, kept for the reviewers' transcript. A
+`custom` payload without text belongs to the text message before it (Rasa sends a response's
+text and its custom payload separately).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class BotMessage:
     title: str | None = None
     score: float | None = None
     choices: list[dict[str, str]] = field(default_factory=list)
+    trace: dict[str, Any] | None = None  # stored, not shown to the user
 
     @property
     def rateable(self) -> bool:
@@ -78,6 +81,7 @@ def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
                     title=custom.get("title"),
                     score=custom.get("score"),
                     choices=choices,
+                    trace=custom.get("trace"),
                 )
             )
         elif result.messages and (custom or choices):
@@ -86,6 +90,7 @@ def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
             last.title = custom.get("title", last.title)
             last.score = custom.get("score", last.score)
             last.choices = choices or last.choices
+            last.trace = custom.get("trace", last.trace)
     return result
 
 

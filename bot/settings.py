@@ -43,9 +43,12 @@ class Settings:
     telegram_webhook_secret: str = ""  # required with a webhook URL; Telegram sends it in a header
     widget_origins: tuple[str, ...] = ("*",)  # pages allowed to open the widget's WebSocket
     api_token: str = ""  # bearer token for reading transcripts over the API; unset: nobody can
+    metrics_token: str = ""  # bearer token for scraping GET /metrics; unset: nobody can
     secret_key: str = ""  # signs staff session cookies; default: made once in build_dir/secret_key
     queue_timeout: float = 300.0  # seconds unclaimed before the user is offered other choices; 0: never
     secure_cookies: bool = False  # set behind HTTPS: the session cookie is then never sent over http
+    redact_at_rest: bool = False  # personal data is replaced before anything is stored (Rasa's tracker too)
+    retention_days: int = 0  # conversations with nothing new for this many days are deleted; 0: kept
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -69,6 +72,10 @@ class Settings:
             problems.append(
                 f"{_variable('queue_timeout')} must be 0 (never) or at least 10 seconds, not {self.queue_timeout}"
             )
+        if self.retention_days < 0:
+            problems.append(
+                f"{_variable('retention_days')} must be 0 (keep) or a number of days, not {self.retention_days}"
+            )
         if self.max_choices < 0:
             problems.append(f"{_variable('max_choices')} must be 0 or more, not {self.max_choices}")
         if self.not_helpful_limit < 1:
@@ -87,8 +94,9 @@ class Settings:
                 )
         if self.secret_key and len(self.secret_key) < 32:
             problems.append(f"{_variable('secret_key')} must be at least 32 characters")
-        if self.api_token and len(self.api_token) < 16:
-            problems.append(f"{_variable('api_token')} must be at least 16 characters")
+        for name in ("api_token", "metrics_token"):
+            if getattr(self, name) and len(getattr(self, name)) < 16:
+                problems.append(f"{_variable(name)} must be at least 16 characters")
         for origin in self.widget_origins:
             if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
                 problems.append(f"{_variable('widget_origins')}: {origin!r} is not an origin like https://example.com")
@@ -164,9 +172,12 @@ _VARIABLES = {
     "TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET": ("telegram_webhook_secret", str),
     "TOUCHPOINT_WIDGET_ORIGINS": ("widget_origins", _origins),
     "TOUCHPOINT_API_TOKEN": ("api_token", str),
+    "TOUCHPOINT_METRICS_TOKEN": ("metrics_token", str),
     "TOUCHPOINT_SECRET_KEY": ("secret_key", str),
     "TOUCHPOINT_SECURE_COOKIES": ("secure_cookies", _boolean),
     "TOUCHPOINT_QUEUE_TIMEOUT": ("queue_timeout", float),
+    "TOUCHPOINT_REDACT_AT_REST": ("redact_at_rest", _boolean),
+    "TOUCHPOINT_RETENTION_DAYS": ("retention_days", int),
 }
 
 

@@ -42,3 +42,24 @@ class FakeRasa:
 
 def transport_client(fake: FakeRasa) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(fake))
+
+
+def fake_settings(build_dir, database_url: str = "", **overrides):
+    """Settings of an app whose Rasa and action server are a FakeRasa (their URLs are never
+    dialled: `app_with` routes them to the fake); SQLite in `build_dir` unless `database_url`."""
+    from bot.settings import Settings
+
+    return Settings(
+        build_dir=build_dir, database_url=database_url, rasa_url="http://rasa.test",
+        actions_url="http://actions.test", **overrides,
+    )  # fmt: skip
+
+
+def app_with(fake: FakeRasa, settings):
+    """The real app, its Rasa client talking to `fake`."""
+    from bot.app import create_app
+    from bot.rasa_client import RasaClient
+
+    return create_app(
+        settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(fake))
+    )

@@ -764,7 +764,10 @@
   }
 
   // --- the suggestions ----------------------------------------------------------------------
-  var SOURCES = { low_confidence: "handed off (low confidence)", not_helpful: "rated not helpful", agent_inserted: "an agent answered with an article" };
+  var SOURCES = {
+    reviewer: "a reviewer labelled it", low_confidence: "handed off (low confidence)",
+    not_helpful: "rated not helpful", agent_inserted: "an agent answered with an article"
+  };
 
   function suggestionsPage() {
     api("GET", "/api/kb/suggestions").then(function (data) {
@@ -893,7 +896,8 @@
       if (!target) { chosen.append(el("span", "muted", "No article chosen: search for one")); return; }
       chosen.append(el("strong", "", target.article_id), el("span", "badge", target.language), document.createTextNode(" " + (target.title || "")));
       if (initial && target.article_id === initial.article_id && target.language === initial.language) {
-        chosen.append(el("small", "muted", initial.why === "agent_inserted" ? " (an agent answered with it)" : " (best match)"));
+        var whyText = { agent_inserted: " (an agent answered with it)", reviewer: " (a reviewer said it should answer)" };
+        chosen.append(el("small", "muted", whyText[initial.why] || " (best match)"));
       }
       warning.textContent = summary && summary.status !== "published" ? "This version is " + summary.status + ": the question goes into its draft, and nothing is published."
         : summary && summary.has_unpublished_changes ? "This version has unpublished changes: the question is published into the live version and added to the draft, which stays unpublished." : "";

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Text, and_, case, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -30,9 +30,11 @@ from bot.store.models import (
     IndexStatus,
     Message,
     Publication,
+    ReviewLabel,
     StoredArticle,
     SuggestionDecision,
     User,
+    aware,
     utcnow,
 )
 from knowledge_base.articles import (
@@ -686,8 +688,10 @@ class AskedQuestion:
     text: str
     language: str
     asked_at: datetime
-    source: str  # low_confidence | not_helpful | agent_inserted
-    article_id: str | None  # the article rated not helpful, or the one an agent inserted
+    source: str  # reviewer | low_confidence | not_helpful | agent_inserted
+    # The article a reviewer said should have answered it, the one rated not helpful, or the one
+    # an agent inserted.
+    article_id: str | None
 
 
 class Suggestions:
@@ -696,8 +700,9 @@ class Suggestions:
 
     async def questions(self, days: int = SUGGESTION_DAYS, limit: int = MAX_SUGGESTIONS) -> list[AskedQuestion]:
         """Questions of the last `days` days that no curator has decided on, oldest first: those
-        handed off for low confidence, those whose answer was rated not helpful, and those of
-        handed-off conversations in which an agent inserted an article."""
+        a reviewer labelled "should have answered with X" or "missing article", those handed off
+        for low confidence, those whose answer was rated not helpful, and those of handed-off
+        conversations in which an agent inserted an article."""
         since = utcnow() - timedelta(days=days)
         async with self._sessions() as session:
             handoffs = list(
@@ -724,7 +729,15 @@ class Suggestions:
                     .limit(limit)
                 )
             )
-            ids = {row[0] for row in (*handoffs, *ratings, *inserted)}
+            labelled = list(
+                await session.execute(
+                    select(ReviewLabel.conversation_id, ReviewLabel.message_id, ReviewLabel.article_id)
+                    .where(ReviewLabel.label.in_(("should_answer", "missing_article")), ReviewLabel.created_at >= since)
+                    .order_by(ReviewLabel.id.desc())
+                    .limit(limit)
+                )
+            )
+            ids = {row[0] for row in (*handoffs, *ratings, *inserted, *labelled)}
             if not ids:
                 return []
             decided = select(SuggestionDecision.message_id)
@@ -748,7 +761,7 @@ class Suggestions:
             messages = [
                 (m, lang)
                 for m, lang in by_conversation.get(conversation_id, [])
-                if _aware(m.created_at) <= _aware(before)
+                if aware(m.created_at) <= aware(before)
             ]
             if rated:  # the question is the one the rated answer replied to
                 answers = [i for i, (m, _) in enumerate(messages) if m.role == "bot" and m.article_id == article_id]
@@ -763,6 +776,16 @@ class Suggestions:
                 message.id, conversation_id, message.text, language, message.created_at, source, article_id
             )
 
+        for conversation_id, message_id, article_id in labelled:  # a reviewer's word comes first
+            said_there = by_conversation.get(conversation_id, [])
+            question = next(
+                ((m, lang) for m, lang in said_there if m.role == "user" and message_id in (None, m.id)), None
+            )
+            if question is not None and not _is_button(question[0]) and question[0].id not in found:
+                message, language = question
+                found[message.id] = AskedQuestion(
+                    message.id, conversation_id, message.text, language, message.created_at, "reviewer", article_id
+                )
         for conversation_id, at, article_id in inserted:
             add(conversation_id, at, "agent_inserted", article_id)
         for conversation_id, at, article_id in ratings:
@@ -798,8 +821,3 @@ class Suggestions:
 def _is_button(message: Message) -> bool:
     """A pressed button or a typed command is no question for the knowledge base."""
     return is_payload(message.text)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

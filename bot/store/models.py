@@ -18,6 +18,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -33,12 +38,17 @@ class Conversation(Base):
     state: Mapped[str] = mapped_column(String(16), default="bot")
     user_name: Mapped[str | None] = mapped_column(String(120), nullable=True)  # where the channel gives one
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # API clients' conversation token
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reviewed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", name="fk_conversations_reviewed_by"), nullable=True
+    )
 
 
 class Message(Base):
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_article_conversation", "article_id", "conversation_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
@@ -94,6 +104,7 @@ class Claim(Base):
     agents (even on two app instances) can never own the same conversation."""
 
     __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_agent_handoff", "agent_id", "handoff_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id"), unique=True)
@@ -116,11 +127,13 @@ class Note(Base):
 
 
 class Feedback(Base):
+    """A user's rating: of an answer (`article_id`), or of an agent (`handoff:<handoff id>`)."""
+
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    article_id: Mapped[str] = mapped_column(String(120))
+    article_id: Mapped[str] = mapped_column(String(120), index=True)
     helpful: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -214,4 +227,32 @@ class SuggestionDecision(Base):
     decision: Mapped[str] = mapped_column(String(16))  # added | new_article | dismissed
     article_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewLabel(Base):
+    """A reviewer's verdict on a conversation, or on one question in it (`message_id`, the user's
+    message): the bot was right, should have answered with `article_id`, a missing article, an
+    agent issue, or other; with a comment."""
+
+    __tablename__ = "review_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
+    label: Mapped[str] = mapped_column(String(24))  # bot_right | should_answer | missing_article | agent_issue | other
+    article_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Reveal(Base):
+    """A member of staff was shown a conversation's personal data unredacted: who, and when."""
+
+    __tablename__ = "reveals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(160), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

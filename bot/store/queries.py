@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, make_url, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot import redaction
 from bot.store import migrate
+from bot.store.analytics import Analytics
 from bot.store.library import Library, Suggestions
 from bot.store.models import (
     ChannelEvent,
@@ -28,15 +30,12 @@ from bot.store.models import (
     Note,
     Ticket,
     User,
+    aware,
     utcnow,
 )
+from bot.store.review import Review
 
 RECENT_ATTEMPTS = 3  # the bot's last answers shown with a queued conversation
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,12 @@ class HandoffAlreadyClaimed(Exception):
 
 
 class Tx:
-    """One database transaction."""
+    """One database transaction. With `redact`, personal data in messages and notes is replaced
+    before they are stored (TOUCHPOINT_REDACT_AT_REST)."""
 
-    def __init__(self, session: AsyncSession):
+    def __init__(self, session: AsyncSession, redact: bool = False):
         self.session = session
+        self._redact = redact
 
     # --- conversations and messages --------------------------------------------------------
 
@@ -98,6 +99,8 @@ class Tx:
 
     def add_messages(self, conversation: Conversation, messages: list[Message]) -> None:
         for message in messages:
+            if self._redact:
+                message.text = redaction.redact(message.text)
             message.conversation_id = conversation.id
             message.created_at = message.created_at or utcnow()
             self.session.add(message)
@@ -207,8 +210,10 @@ class Tx:
     async def waited_too_long(self, timeout: timedelta, marker: str) -> list[tuple[Conversation, Handoff]]:
         """Unclaimed waiting handoffs with no ticket whose last offer (a message with data kind
         `marker`), or whose start, is older than `timeout`."""
+        waiting = select(Conversation.id).where(Conversation.state == "waiting")
         last_offer = (
             select(Message.conversation_id, func.max(Message.created_at).label("at"))
+            .where(Message.conversation_id.in_(waiting))  # not every notice ever sent
             .where(Message.role == "system", Message.data["kind"].as_string() == marker)
             .group_by(Message.conversation_id)
             .subquery()
@@ -231,21 +236,30 @@ class Tx:
         return due
 
     def add_note(self, conversation_id: str, author_id: int, text: str) -> Note:
+        text = redaction.redact(text) if self._redact else text
         note = Note(conversation_id=conversation_id, author_id=author_id, text=text, created_at=utcnow())
         self.session.add(note)
         return note
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, *, redact_at_rest: bool = False):
         self.engine = engine
+        self.redact_at_rest = redact_at_rest
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.library = Library(self._sessions)
         self.suggestions = Suggestions(self._sessions)
+        self.review = Review(self._sessions)
+        self.analytics = Analytics(self._sessions)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(create_async_engine(url))
+    def from_url(cls, url: str, *, redact_at_rest: bool = False) -> Store:
+        options = {}
+        if make_url(url).get_driver_name() == "asyncpg":
+            # PostgreSQL's JIT compiles any query it guesses is expensive, for 100-200 ms: more than
+            # the review list's searches take without it (measured at 1M messages).
+            options["connect_args"] = {"server_settings": {"jit": "off"}}
+        return cls(create_async_engine(url, **options), redact_at_rest=redact_at_rest)
 
     @property
     def url(self) -> str:
@@ -266,7 +280,7 @@ class Store:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self._sessions() as session, session.begin():
-            yield Tx(session)
+            yield Tx(session, self.redact_at_rest)
 
     # --- reads ------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ def test_low_score_hands_off_with_reason_low_confidence_and_nothing_to_offer(kno
     action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=1.01, candidate_share=1.0))
     messages, events = run(action, make_tracker("How can I pay my bill?"), domain)
 
+    trace = messages[0]["custom"].pop("trace")
     assert messages == [
         {
             "text": None,
@@ -53,6 +54,20 @@ def test_low_score_hands_off_with_reason_low_confidence_and_nothing_to_offer(kno
         }
     ]
     assert SlotSet("last_article_id", None) in events
+    # Why, for the reviewers: the ranking that fell short of the threshold, and Rasa's intent.
+    assert (trace["decision"], trace["threshold"], trace["intent"]) == ("hand_off", 1.01, "ask_question")
+    assert trace["ranking"][0]["article_id"] == "billing-payment-methods"
+    assert trace["ranking"][0]["score"] < 1.01 and trace["confidence"] is not None
+
+
+def test_an_answer_carries_its_trace_with_the_runners_up(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=0.2))
+    messages, _ = run(action, make_tracker("How can I pay my bill?"), domain)
+    trace = messages[0]["custom"]["trace"]
+    assert trace["decision"] in ("answer", "choices") and trace["threshold"] == 0.2
+    scores = [hit["score"] for hit in trace["ranking"]]
+    assert trace["ranking"][0]["article_id"] == "billing-payment-methods" and len(scores) > 1
+    assert scores == sorted(scores, reverse=True) and scores[0] == messages[0]["custom"]["score"]
 
 
 def test_low_score_hands_off_with_the_best_candidates_to_read_meanwhile(knowledge_base, domain):
@@ -72,7 +87,8 @@ def test_off_topic_intent_needs_a_higher_score_and_gets_an_offer_not_a_handoff(k
     as_off_topic, events = run(action, make_tracker("How can I pay my bill?", "out_of_scope"), domain)
     assert as_question[0]["custom"]["article_id"] == "billing-payment-methods"
     assert as_off_topic[0]["response"] == "utter_out_of_scope"
-    assert as_off_topic[0]["custom"] == {"choices": [{"title": "Talk to a person", "payload": "/request_human"}]}
+    assert as_off_topic[0]["custom"]["choices"] == [{"title": "Talk to a person", "payload": "/request_human"}]
+    assert as_off_topic[0]["custom"]["trace"]["decision"] == "off_topic"
     assert SlotSet("last_article_id", None) in events
 
 

@@ -218,11 +218,16 @@ def test_a_long_message_is_a_question_however_the_nlu_took_it(knowledge_base, do
     answered, events = run(ActionFeedback(knowledge_base, settings=settings), tracker, domain)
     question = make_tracker(COMPLAINT, slots={"language": "zh"})
     as_a_question = run(ActionAnswerQuestion(knowledge_base, settings), question, domain)
+    # The trace says what the NLU took it for; all else is the answer to the question.
+    said, asked = answered[0]["custom"]["trace"], as_a_question[0][0]["custom"]["trace"]
+    assert (said.pop("intent"), said.pop("confidence")) == (intent, 0.9)
+    asked.pop("intent"), asked.pop("confidence")
     assert (answered, events) == as_a_question  # no feedback, no thanks: the answer to the question
     assert answered[0]["custom"]["article_id"] is not None
 
     handed_off, _ = run(ActionFeedback(knowledge_base, settings=AnswerSettings(threshold=1.01)), tracker, domain)
-    assert [m["custom"] for m in handed_off] == [{"handoff": {"reason": "low_confidence"}}]
+    assert [m["custom"]["handoff"] for m in handed_off] == [{"reason": "low_confidence"}]
+    assert handed_off[0]["custom"]["trace"]["decision"] == "hand_off"
 
 
 def test_a_question_the_knowledge_base_answers_is_answered_not_taken_as_feedback(knowledge_base, domain):

@@ -9,15 +9,12 @@ import asyncio
 import pytest
 from starlette.testclient import TestClient
 
-from bot.app import create_app
 from bot.auth import hash_password
-from bot.rasa_client import RasaClient
-from bot.settings import Settings
 from bot.store import Store
 from knowledge_base.articles import read_article_files
 from tests.channels.test_telegram import bot_reply
 from tests.databases import database_url
-from tests.fake_rasa import FakeRasa, transport_client
+from tests.fake_rasa import FakeRasa, app_with, fake_settings
 from tests.helpers import write_articles
 from tests.staff import API_TOKEN, PASSWORD, Agent, send, sign_in
 
@@ -26,10 +23,7 @@ ARTICLE = "/api/kb/articles/sim-puk/en"
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request, tmp_path):
-    return Settings(
-        build_dir=tmp_path, database_url=database_url(request), rasa_url="http://rasa.test",
-        actions_url="http://actions.test", api_token=API_TOKEN,
-    )  # fmt: skip
+    return fake_settings(tmp_path, database_url(request), api_token=API_TOKEN)
 
 
 @pytest.fixture
@@ -49,10 +43,7 @@ def client(settings, rasa, tmp_path):
         await store.close()
 
     asyncio.run(prepare())
-    app = create_app(
-        settings, RasaClient(settings.rasa_url, settings.actions_url, timeout=5, http=transport_client(rasa))
-    )
-    with TestClient(app) as client:
+    with TestClient(app_with(rasa, settings)) as client:
         yield client
 
 
@@ -217,6 +208,28 @@ def test_a_suggestion_is_added_to_an_article_and_published(client, rasa):
     assert accepted["article"]["head"]["questions"][-1] == "my sim says PUK locked what now, call me on [phone]"
     assert accepted["article"]["head"]["action"] == "suggestion"
     assert cora.get("/api/kb/suggestions").json()["groups"] == []
+
+
+def test_a_reviewers_should_have_answered_label_is_a_suggestion_with_its_article_chosen(client, rasa):
+    """The bot answered a question with the wrong article; a reviewer labels it with the right
+    one: curators find the question in the inbox with that article preselected."""
+    rasa.replies = [[{"custom": {"text": "Roaming...", "article_id": "roaming-activate", "score": 0.6}}]]
+    send(client, "the sim asks for a code I never set", "misread")
+    rita = Agent(client, "rita")
+    question = rita.get("/api/review/conversations/misread").json()["messages"][0]
+    labelled = rita.post(
+        "/api/review/conversations/misread/labels",
+        json={"label": "should_answer", "message_id": question["id"], "article_id": "sim-puk"},
+    )
+    assert labelled.status_code == 201
+    rasa.action_server["/group"] = lambda body: {
+        "groups": [{"members": [0], "best": {"article_id": "roaming-activate", "language": "en", "score": 0.6}}]
+    }
+    [suggestion] = Agent(client, "cora").get("/api/kb/suggestions").json()["groups"]
+    assert [(q["text"], q["source"]) for q in suggestion["questions"]] == [
+        ("the sim asks for a code I never set", "reviewer")
+    ]
+    assert (suggestion["target"]["article_id"], suggestion["target"]["why"]) == ("sim-puk", "reviewer")
 
 
 def test_a_large_knowledge_base_lists_its_first_rows_and_says_so(client, monkeypatch):
