@@ -18,6 +18,8 @@ BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-zenhei fonts-noto-color-e
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The public data sets (see its README); `make bench` measures a 10,000-article knowledge base from LCQMC.
 BENCHMARKS ?= ../shared/benchmarks
+# The review bench fills this PostgreSQL database (dropped and made again) with 100,000 conversations.
+REVIEW_BENCH_DATABASE ?= postgresql+asyncpg://postgres@127.0.0.1:5432/touchpoint_bench_review
 
 # Hermetic runs: every cache and config inside the build folder, no telemetry, no downloads.
 export RASA_TELEMETRY_ENABLED := false
@@ -91,11 +93,15 @@ lint: $(APP_ENV)/.installed ## ruff lint and format check
 eval: $(APP_ENV)/.installed ## score retrieval and handoff decisions on the held-out demo queries
 	$(APP_ENV)/bin/touchpoint eval
 
-bench: setup index train ## latency: retrieval, whole messages, publish-to-answer (demo and 10k articles)
+bench: setup index train ## latency: retrieval, messages, publish-to-answer, redaction, review list at 100k conversations
 	$(APP_ENV)/bin/python tests/bench/bench_retrieval.py --json $(BUILD)/bench-retrieval.json
 	$(APP_ENV)/bin/python tests/bench/bench_messages.py --json $(BUILD)/bench-messages.json
 	$(APP_ENV)/bin/python tests/bench/bench_publish.py --rate 30 --json $(BUILD)/bench-publish.json
 	$(APP_ENV)/bin/python tests/bench/bench_redaction.py --json $(BUILD)/bench-redaction.json
+	$(APP_ENV)/bin/python tests/bench/generate_conversations.py --fresh --database-url $(REVIEW_BENCH_DATABASE) \
+	  --conversations 100000 --messages 1000000
+	$(APP_ENV)/bin/python tests/bench/bench_review.py --database-url $(REVIEW_BENCH_DATABASE) \
+	  --json $(BUILD)/bench-review.json
 	@if [ -d $(BENCHMARKS)/lcqmc_zh ]; then \
 	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 --rate 30 \
 	    --json $(BUILD)/bench-publish-10k.json; \
