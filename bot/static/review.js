@@ -183,7 +183,11 @@
         item.appendChild(el("div", "who", who + " · " + m.channel + " · " + when(m.created_at)));
         var pressed = m.role === "user" && m.text.charAt(0) === "/";  // a button's payload
         var shown = m.display ? m.display + "  [" + m.text + "]" : (pressed ? "pressed " + m.text : m.text);
-        item.appendChild(el("div", "text" + (pressed ? " payload" : ""), shown));
+        if (m.role === "bot" && m.article_id) {
+          item.appendChild(window.TouchpointMarkdown.articleBody(m.text));  // as the user read it
+        } else {
+          item.appendChild(el("div", "text" + (pressed ? " payload" : ""), shown));
+        }
         if (m.role === "bot" && (m.article_id || m.decision)) item.appendChild(why(m));
         if (m.role === "agent" && m.article_id) item.appendChild(el("div", "why", "inserted article " + m.article_id));
         list.appendChild(item);
