@@ -10,6 +10,8 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.staff import Agent, send
 
 LIST = "/api/review/conversations"
@@ -190,3 +192,41 @@ def test_a_csv_cell_is_never_a_spreadsheet_formula(client, rita):
     rows = list(csv.DictReader(io.StringIO(rita.get("/api/review/export.csv").text)))
     user = next(row for row in rows if row["role"] == "user")
     assert user["text"].startswith("'=HYPERLINK")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/review/conversations/answered/reviewed"),
+        ("POST", "/api/review/conversations/answered/labels"),
+        ("DELETE", "/api/review/conversations/answered/labels/1"),
+        ("POST", "/api/review/conversations/answered/reveal"),
+    ],
+)
+def test_every_change_needs_the_csrf_token_and_a_reviewers_role(client, traffic, method, path):
+    body = {"json": {"label": "other", "reviewed": True}} if method == "POST" else {}
+    assert client.request(method, path, **body).status_code == 401
+    assert Agent(client, "alice").request(method, path, **body).status_code == 403
+    root = Agent(client, "root")
+    assert root.request(method, path, headers={"X-CSRF-Token": "forged"}, **body).status_code == 403
+
+
+def test_an_export_reads_in_batches_and_gives_every_conversation_once(client, traffic):
+    """The keyset over (creation time, id) with a batch smaller than the conversations, and two
+    of them created at the same instant: each exported once, oldest first."""
+    from sqlalchemy import update
+
+    from bot.store import Conversation
+    from bot.store.review import ConversationFilter
+
+    store = client.app.state.store
+
+    async def export():
+        async with store.engine.begin() as connection:
+            same = datetime(2026, 1, 1, tzinfo=UTC)
+            await connection.execute(
+                update(Conversation).where(Conversation.id.in_(["nobody", "ticket"])).values(created_at=same)
+            )
+        return [t.summary.conversation.id async for t in store.review.export(ConversationFilter(), batch=1)]
+
+    assert client.portal.call(export) == ["nobody", "ticket", "answered", "handed"]
