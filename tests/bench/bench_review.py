@@ -9,7 +9,8 @@ it (the busiest agent, the most answered article, an English word in about 1 % o
 a Chinese word of three or more characters), starts the app as `touchpoint run` does
 (`bot.processes.app_spec`, on a free port, with a build folder of its own), and asks for every
 filter --requests times, the filters taking turns, one request at a time: a reviewer clicking.
-It reports p50 / p95 / max per filter and overall, the transcripts', and the app's memory.
+It reports p50 / p95 / max per filter and overall, the transcripts', the analytics dashboard's
+(its default 30 days, DASHBOARDS loads), and the app's memory.
 
 With --explain, for each filter slower than the budget (p95 over 300 ms), the list's two
 queries (the count and the page) as the store builds them, with PostgreSQL's EXPLAIN ANALYZE.
@@ -185,6 +186,9 @@ def summary(values: list[float]) -> dict:
     }
 
 
+DASHBOARDS = 5  # timed loads of the analytics dashboard, after an untimed one
+
+
 def measure(base: str, combinations: dict[str, dict[str, str]], transcripts: list[str], requests: int) -> dict:
     """Every combination `requests` times, taking turns (after one untimed round), then transcripts."""
     latencies: dict[str, list[float]] = {name: [] for name in combinations}
@@ -198,6 +202,8 @@ def measure(base: str, combinations: dict[str, dict[str, str]], transcripts: lis
                     latencies[name].append(elapsed)
                 totals[name] = body["total"]
         opened = [timed(http, f"{LIST}/{quote(cid, safe='/:')}")[0] for cid in transcripts]
+        # The analytics dashboard over its default 30 days (its JSON: every figure and the groups).
+        dashboard = [timed(http, "/api/analytics")[0] for _ in range(DASHBOARDS + 1)][1:]
     results = {
         name: {"params": combinations[name], "total": totals[name], **summary(values)}
         for name, values in latencies.items()
@@ -206,6 +212,7 @@ def measure(base: str, combinations: dict[str, dict[str, str]], transcripts: lis
         "filters": results,
         "overall": summary([v for values in latencies.values() for v in values]),
         "transcript": summary(opened),
+        "analytics": summary(dashboard),
     }
 
 
@@ -250,7 +257,7 @@ def print_report(report: dict) -> None:
     for name, result in report["filters"].items():
         flag = " **over budget**" if result["p95_ms"] > BUDGET_MS else ""
         print(f"| {name}{flag} | " + " | ".join(f"{result[k]:,}" for k in keys) + " |")
-    for name in ("overall", "transcript"):
+    for name in ("overall", "transcript", "analytics"):
         result = report[name]
         print(f"| ({name}) | | " + " | ".join(f"{result[k]:,}" for k in keys[1:]) + " |")
     memory = report["app_memory_mib"]
