@@ -15,8 +15,11 @@ from knowledge_base.articles import Article, write_article
 @dataclass
 class Benchmark:
     articles: list[Article] = field(default_factory=list)
-    # split name -> queries ({"query", "language", "article" | "articles"})
+    # split name -> queries ({"query", "language", "article" | "articles"}, and "kind" where a
+    # set mixes kinds of questions: "in_scope", "in_domain" (no article answers it), "off_topic")
     splits: dict[str, list[dict]] = field(default_factory=dict)
+    # how it was made (e.g. a seed and what it chose), written to OUT/benchmark.json
+    about: dict = field(default_factory=dict)
 
 
 def slug(name: str) -> str:
@@ -43,8 +46,9 @@ def intent_articles(examples: Iterable[tuple[str, str]], language: str = "en") -
 
 
 def write_benchmark(benchmark: Benchmark, out: Path | str) -> dict[str, int]:
-    """Write articles and query sets under `out`, replacing what a previous run wrote there."""
+    """Write articles, query sets and `benchmark.json` under `out`, replacing what a previous run wrote there."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "articles", ignore_errors=True)
     for article in benchmark.articles:
         write_article(out / "articles", article)
@@ -53,4 +57,9 @@ def write_benchmark(benchmark: Benchmark, out: Path | str) -> dict[str, int]:
         lines = (json.dumps(q, ensure_ascii=False) for q in queries)
         (out / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         counts[split] = len(queries)
+    about = out / "benchmark.json"
+    if benchmark.about:
+        about.write_text(json.dumps(benchmark.about, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    else:
+        about.unlink(missing_ok=True)  # not a previous conversion's
     return counts

@@ -9,6 +9,7 @@
   is right when the article found belongs to the query's thread (all of the thread's pairs).
 - LCQMC (Liu et al. 2018), `test.txt`: the first question of every pair is an article; the
   second question of each positive pair is a query for it; every other article is a distractor.
+- CLINC150 with a quarter of its intents left out of the knowledge base (`unseen.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from knowledge_base.articles import Article
 from knowledge_base.benchmarks.base import Benchmark, intent_articles, slug
+from knowledge_base.benchmarks.unseen import clinc150_unseen
 
 
 def clinc150(source: Path) -> Benchmark:
@@ -108,6 +110,7 @@ def lcqmc(source: Path, split: str = "test", articles: int | None = None) -> Ben
 
 CONVERTERS: dict[str, Callable[..., Benchmark]] = {
     "clinc150": clinc150,
+    "clinc150-unseen": clinc150_unseen,
     "banking77": banking77,
     "stackfaq": stackfaq,
     "lcqmc": lcqmc,

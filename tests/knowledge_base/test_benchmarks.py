@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
 from bot.cli import main
 from knowledge_base.articles import load_articles
 from knowledge_base.benchmarks import CONVERTERS, write_benchmark
+from knowledge_base.benchmarks.base import slug
 from knowledge_base.evaluation import load_queries
 
 
@@ -100,3 +102,70 @@ def test_convert_articles_option_sizes_lcqmc_and_is_refused_for_other_benchmarks
     assert [a.title for a in load_articles(tmp_path / "out" / "articles")] == ["怎么开发票"]
     assert main(["convert", "clinc150", str(tmp_path), str(tmp_path / "out"), "--articles", "1"]) == 2
     assert "--articles applies to lcqmc only" in capsys.readouterr().err
+
+
+def clinc_like(folder, domains: dict[str, list[str]], per_intent: int = 1) -> None:
+    """A CLINC150-shaped data_full.json and domains.json: `per_intent` rows of each intent per split."""
+    intents = [intent for members in domains.values() for intent in members]
+
+    def rows(split: str) -> list[list[str]]:
+        return [[f"{split} {number} {intent}", intent] for intent in intents for number in range(per_intent)]
+
+    data = {split: rows(split) for split in ("train", "val", "test")}
+    data |= {
+        "oos_train": [["ignored", "oos"]],
+        "oos_val": [["sing me a song", "oos"]],
+        "oos_test": [["who won", "oos"]],
+    }
+    (folder / "data_full.json").write_text(json.dumps(data))
+    (folder / "domains.json").write_text(json.dumps(domains))
+
+
+def test_clinc150_unseen_leaves_a_quarter_of_the_intents_out_spread_over_the_domains(tmp_path):
+    domains = {f"domain{d}": [f"intent_{d}_{i}" for i in range(15)] for d in range(10)}  # CLINC's 10 x 15
+    clinc_like(tmp_path, domains)
+    benchmark = CONVERTERS["clinc150-unseen"](tmp_path, seed=1)
+    held_out = benchmark.about["held_out_intents"]
+    assert len(held_out) == 38  # a quarter of 150, rounded half up
+    per_domain = Counter(intent.rsplit("_", 1)[0] for intent in held_out)
+    assert sorted(per_domain.values()) == [3, 3, 4, 4, 4, 4, 4, 4, 4, 4]
+    assert len(benchmark.articles) == 112
+    assert not {a.id for a in benchmark.articles} & {slug(i) for i in held_out}
+
+    assert CONVERTERS["clinc150-unseen"](tmp_path, seed=1).about == benchmark.about  # deterministic
+    assert CONVERTERS["clinc150-unseen"](tmp_path, seed=2).about["held_out_intents"] != held_out
+
+
+def test_clinc150_unseen_marks_in_domain_off_topic_and_in_scope_questions(tmp_path):
+    clinc_like(tmp_path, {"banking": ["balance", "transfer", "pin_change", "freeze_account"]}, per_intent=2)
+    benchmark = CONVERTERS["clinc150-unseen"](tmp_path)
+    [held_out] = benchmark.about["held_out_intents"]
+    assert benchmark.about == {"benchmark": "clinc150-unseen", "seed": 1, "held_out_intents": [held_out]}
+    for split in ("val", "test"):
+        queries = benchmark.splits[split]
+        kinds = Counter(q["kind"] for q in queries)
+        assert kinds == {"in_scope": 6, "in_domain": 2, "off_topic": 1}
+        for query in queries:
+            intent = query["query"].split(" ", 2)[-1]
+            if query["kind"] == "in_domain":
+                assert (intent, query["article"]) == (held_out, None)
+            elif query["kind"] == "off_topic":
+                assert query["article"] is None and query["query"] in ("sing me a song", "who won")
+            else:
+                assert query["article"] == slug(intent) != slug(held_out)
+
+
+def test_convert_clinc150_unseen_writes_query_sets_eval_reads_and_counts_each_kind(tmp_path, capsys):
+    clinc_like(tmp_path, {"banking": ["balance", "transfer"], "travel": ["book_flight", "book_hotel"]})
+    out = tmp_path / "out"
+    assert main(["convert", "clinc150-unseen", str(tmp_path), str(out), "--seed", "3"]) == 0
+    output = capsys.readouterr().out
+    assert "wrote" in output and "test: in_scope 3, in_domain 1, off_topic 1" in output
+    assert len(load_articles(out / "articles")) == 3
+    test = load_queries(out / "test.jsonl")
+    assert sum(not q.expected for q in test) == 2  # the held-out intent's question and the off-topic one
+    assert json.loads((out / "benchmark.json").read_text())["seed"] == 3
+    assert main(["convert", "clinc150", str(tmp_path), str(tmp_path / "plain"), "--seed", "3"]) == 2
+    assert "--seed applies to clinc150-unseen only" in capsys.readouterr().err
+    assert main(["convert", "clinc150", str(tmp_path), str(out)]) == 0
+    assert not (out / "benchmark.json").exists()  # it described the conversion that is gone

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge_base.metrics import Outcome, best_threshold, handoff_metrics, retrieval_metrics, sweep, thresholds
+from knowledge_base.metrics import (
+    Outcome,
+    best_threshold,
+    handed_off,
+    handoff_metrics,
+    kind_metrics,
+    retrieval_metrics,
+    sweep,
+    thresholds,
+)
 
 
-def outcome(expected: str | None, ranked: str, score: float, language: str = "en") -> Outcome:
-    return Outcome(language, frozenset([expected] if expected else []), tuple(ranked.split()), score)
+def outcome(expected: str | None, ranked: str, score: float, language: str = "en", kind: str | None = None) -> Outcome:
+    return Outcome(language, frozenset([expected] if expected else []), tuple(ranked.split()), score, kind)
 
 
 # Four in-scope queries: right first (score .9), right second (.6), right sixth (.5), not returned (.2);
@@ -69,3 +78,41 @@ def test_best_threshold_prefers_the_lower_of_equal_points():
 def test_thresholds_cover_zero_to_one():
     grid = thresholds(0.25)
     assert grid == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_a_query_is_handed_off_below_the_threshold_and_answered_at_it():
+    assert handed_off(outcome("a", "a", 0.29), 0.3)
+    assert not handed_off(outcome("a", "a", 0.3), 0.3)
+
+
+def test_kind_metrics_score_each_kind_on_its_own():
+    outcomes = [
+        outcome("a", "a b", 0.9, kind="typo"),  # right and answered
+        outcome("a", "a b", 0.2, kind="typo"),  # right but handed off at 0.3
+        outcome("a", "b a", 0.8, kind="typo"),  # wrong article first
+        outcome(None, "c", 0.25, kind="off_topic"),  # handed off: right
+        outcome(None, "a", 0.7, kind="off_topic"),  # answered: wrong
+        outcome(None, "a", 0.1, kind="mixed"),
+        outcome("a", "a", 0.9, kind="mixed"),
+        outcome("a", "a", 0.9),  # no kind: in the totals only
+    ]
+    kinds = kind_metrics(outcomes, 0.3)
+    assert list(kinds) == ["mixed", "off_topic", "typo"]
+    assert kinds["typo"] == {
+        "queries": 3,
+        "out_of_scope_queries": 0,
+        "top1": pytest.approx(2 / 3),
+        "answered_correctly": pytest.approx(1 / 3),
+    }
+    assert kinds["off_topic"] == {"queries": 2, "out_of_scope_queries": 2, "handoff_recall": pytest.approx(1 / 2)}
+    assert kinds["mixed"] == {
+        "queries": 2,
+        "out_of_scope_queries": 1,
+        "top1": 1.0,
+        "answered_correctly": 1.0,
+        "handoff_recall": 1.0,
+    }
+
+
+def test_kind_metrics_are_empty_when_no_query_has_a_kind():
+    assert kind_metrics(OUTCOMES, 0.3) == {}
