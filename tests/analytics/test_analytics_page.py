@@ -1,6 +1,6 @@
 """The analytics page in headless Chromium, against the app over real HTTP with the known dataset of
 `test_analytics`: the figures appear, every chart is drawn, a filter reloads them, user text is
-shown as text. Leaves a screenshot of the page in docs/analytics.png."""
+shown as text. Leaves a screenshot of the page in build/screenshots/analytics.png."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CHARTS = (
     "sessions", "messages", "hours", "containment", "handoffs", "desk", "articles", "worst_articles", "exits",
     "unanswered", "breakdown",
 )  # fmt: skip
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "analytics.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "analytics.png"
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,7 @@ def test_a_reviewer_sees_the_figures_and_every_chart_drawn(browser, server):
     page.locator("#chart-unanswered").scroll_into_view_if_needed()
     page.evaluate("window.scrollTo(0, 0)")
     SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     context.close()
 
