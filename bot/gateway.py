@@ -21,7 +21,6 @@ from bot.locks import KeyedLock
 from bot.messages import WrongChannel, checked_text, has_words, is_payload
 from bot.metrics import AppMetrics
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.redaction import redact
 from bot.replies import BotMessage, BotReply, bot_message, message_json, parse_rasa_output
 from bot.store import Conversation, Message, Store, Tx
 from bot.strings import text as catalogue_text
@@ -71,15 +70,17 @@ class Gateway:
         """
         started = time.perf_counter()
         text = checked_text(text)
-        if self._store.redact_at_rest:  # before it is stored anywhere: here, and in Rasa's tracker
-            text = redact(text)
+        if self._store.redact_at_rest:  # a name is personal data too
             user_name = None
         data = {key: value for key, value in (("display", display), ("client_id", client_id)) if value is not None}
         async with self._locks.hold(conversation_id):
             async with self._store.transaction() as tx:
                 conversation = await self._open(tx, conversation_id, channel, language, text, user_name)
                 data["language"] = conversation.language  # as it was then: analytics count by it
-                tx.add_messages(conversation, [Message(role="user", channel=channel, text=text, data=data)])
+                stored = Message(role="user", channel=channel, text=text, data=data)
+                tx.add_messages(conversation, [stored])
+                # What was stored (redacted, with TOUCHPOINT_REDACT_AT_REST) goes on, to Rasa's tracker too.
+                text = stored.text
                 events = await self.conversations.user_message(tx, conversation, text)
                 if events is None and not has_words(text):
                     # Emoji or punctuation alone: no question to search for, and no reason for a person.
