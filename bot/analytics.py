@@ -29,8 +29,8 @@ from bot.figures import DEFINITIONS, figures
 from bot.params import day, one_of
 from bot.rasa_client import RasaUnavailable
 from bot.redaction import redact
-from bot.store import utcnow
-from bot.store.analytics import CHANNELS, ROLES, Query, Question
+from bot.store import CHANNELS, utcnow
+from bot.store.analytics import ROLES, Query, Question
 from knowledge_base.articles import LANGUAGES
 
 logger = logging.getLogger(__name__)

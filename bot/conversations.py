@@ -20,7 +20,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from bot import vocabulary
-from bot.store import Conversation, Message, Tx, User, utcnow
+from bot.store import Conversation, Message, Tx, User, agent_rating, utcnow
 from bot.strings import text
 
 # An agent whose console checked in this recently is online (the console checks in every 30 s).
@@ -267,7 +267,7 @@ class Conversations:
     async def rate_person(self, tx: Tx, conversation: Conversation, helped: bool) -> list[Event]:
         handoff = await tx.last_ended_claim(conversation.id)
         if handoff is not None:
-            tx.add_feedback(conversation.id, f"handoff:{handoff.id}", helped)
+            tx.add_feedback(conversation.id, agent_rating(handoff.id), helped)
         return [self.tell(tx, conversation, "rated_person")]
 
     async def offer_choices(self, tx: Tx, conversation: Conversation) -> list[Event]:

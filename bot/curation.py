@@ -15,7 +15,6 @@ from __future__ import annotations
 import difflib
 import logging
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +27,7 @@ from bot.errors import ApiError, Conflict, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT
 from bot.rasa_client import RasaUnavailable
 from bot.redaction import redact
-from bot.store import aware
+from bot.store import iso
 from bot.store.library import (
     ArticleFilter,
     ArticleNotFound,
@@ -82,10 +81,6 @@ async def save_conflict(request: Request, exc: ServerConflict) -> JSONResponse:
     return JSONResponse(body, exc.status)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return aware(moment).isoformat() if moment else None
-
-
 def revision_json(revision: Revision) -> dict[str, Any]:
     return {
         "number": revision.number,
@@ -95,7 +90,7 @@ def revision_json(revision: Revision) -> dict[str, Any]:
         "tags": list(revision.tags),
         "action": revision.action,
         "author": revision.author,
-        "created_at": _iso(revision.created_at),
+        "created_at": iso(revision.created_at),
     }
 
 
@@ -107,7 +102,7 @@ def state_json(state: ArticleState) -> dict[str, Any]:
         "live": state.live,
         "head": revision_json(state.head),
         "has_unpublished_changes": state.has_unpublished_changes,
-        "updated_at": _iso(state.updated_at),
+        "updated_at": iso(state.updated_at),
     }
 
 
@@ -184,7 +179,7 @@ async def list_articles(request: Request) -> JSONResponse:
                     "head": s.head,
                     "has_unpublished_changes": s.status == "published" and s.live != s.head,
                     "tags": list(s.tags),
-                    "updated_at": _iso(s.updated_at),
+                    "updated_at": iso(s.updated_at),
                     "updated_by": s.updated_by,
                     "translated": s.translated,
                     "answered_30d": s.answered,
@@ -294,7 +289,7 @@ async def revisions(request: Request) -> JSONResponse:
                     "action": p.action,
                     "revision": p.revision,
                     "author": author,
-                    "created_at": _iso(p.created_at),
+                    "created_at": iso(p.created_at),
                 }
                 for p, author in await library.publications(article_id, language)
             ],
@@ -373,7 +368,7 @@ async def status(request: Request) -> JSONResponse:
             "build_seconds": w.build_seconds,
             "failed_version": w.failed_version,
             "error": w.error,
-            "updated_at": _iso(w.updated_at),
+            "updated_at": iso(w.updated_at),
         }
         for w in await library.index_status()
     ]
@@ -462,7 +457,7 @@ async def suggestions(request: Request) -> JSONResponse:
                         "source": q.source,
                         "article_id": q.article_id,
                         "conversation_id": q.conversation_id,
-                        "asked_at": _iso(q.asked_at),
+                        "asked_at": iso(q.asked_at),
                     }
                     for q in members
                 ],

@@ -29,7 +29,7 @@ from bot.hub import DESK
 from bot.messages import MAX_TEXT, checked_text
 from bot.rasa_client import RasaUnavailable
 from bot.replies import message_json
-from bot.store import HandoffAlreadyClaimed, aware
+from bot.store import HandoffAlreadyClaimed, aware, iso
 from bot.strings import text as catalogue_text
 from knowledge_base.articles import ID_PATTERN, LANGUAGES
 
@@ -37,10 +37,6 @@ logger = logging.getLogger(__name__)
 
 AGENT_ROLES = ("agent",)
 CHECK_IN_EVERY = 30  # seconds
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return aware(moment).isoformat() if moment else None
 
 
 async def watch_the_queue(desk: Desk, timeout: float) -> None:
@@ -75,7 +71,7 @@ class Desk:
                 "state": entry.conversation.state,
                 "user_name": entry.conversation.user_name,
                 "reason": entry.handoff.reason,
-                "waiting_since": _iso(entry.handoff.created_at),
+                "waiting_since": iso(entry.handoff.created_at),
                 "wait_seconds": max(0, int((now - aware(entry.handoff.created_at)).total_seconds())),
                 "claimed_by": entry.agent.name if entry.agent else None,
                 "claimed_by_id": entry.agent.id if entry.agent else None,
@@ -106,8 +102,8 @@ class Desk:
             "handoffs": [
                 {
                     "reason": handoff.reason,
-                    "started": _iso(handoff.created_at),
-                    "ended": _iso(handoff.ended_at),
+                    "started": iso(handoff.created_at),
+                    "ended": iso(handoff.ended_at),
                     "outcome": handoff.outcome,
                     "agent": agent.name if agent else None,
                 }
@@ -117,7 +113,7 @@ class Desk:
                 self._shown(message_json(m), conversation.language) for m in await self.store.messages(conversation_id)
             ],
             "notes": [
-                {"id": n.id, "author": u.name, "text": n.text, "created_at": _iso(n.created_at)}
+                {"id": n.id, "author": u.name, "text": n.text, "created_at": iso(n.created_at)}
                 for n, u in await self.store.notes(conversation_id)
             ],
         }
@@ -151,7 +147,7 @@ class Desk:
                 "user_name": conversation.user_name,
                 "reason": handoff.reason,
                 "outcome": handoff.outcome,
-                "updated_at": _iso(conversation.updated_at),
+                "updated_at": iso(conversation.updated_at),
             }
             for conversation, handoff in await self.store.find_conversations(query)
         ]

@@ -17,11 +17,10 @@ from typing import Any
 from bot.errors import InvalidRequest
 from bot.params import day, one_of
 from bot.redaction import redact
-from bot.store import aware
+from bot.store import CHANNELS, iso, rated_handoff
 from bot.store.review import LABELS, OUTCOMES, RATINGS, ConversationFilter, HandoffView, Review, Summary, Transcript
 from knowledge_base.articles import LANGUAGES
 
-CHANNELS = ("telegram", "widget", "api", "cli")
 CSV_COLUMNS = (
     "conversation_id", "channel", "language", "outcome", "handoff_reasons", "message_id", "role", "created_at",
     "text", "article_id", "score", "intent", "intent_confidence",
@@ -64,10 +63,6 @@ def conversation_filter(params: Mapping[str, str]) -> ConversationFilter:
     )
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return aware(moment).isoformat() if moment else None
-
-
 def _text(value: str, reveal: bool) -> str:
     return value if reveal else redact(value)
 
@@ -76,11 +71,11 @@ def handoff_json(handoff: HandoffView) -> dict[str, Any]:
     return {
         "id": handoff.id,
         "reason": handoff.reason,
-        "created_at": _iso(handoff.created_at),
-        "ended_at": _iso(handoff.ended_at),
+        "created_at": iso(handoff.created_at),
+        "ended_at": iso(handoff.ended_at),
         "outcome": handoff.outcome,
         "agent": handoff.agent,
-        "claimed_at": _iso(handoff.claimed_at),
+        "claimed_at": iso(handoff.claimed_at),
         "queue_wait_seconds": handoff.queue_wait,
         "ticket": handoff.ticket,
     }
@@ -93,8 +88,8 @@ def summary_json(summary: Summary, reveal: bool = False) -> dict[str, Any]:
         "channel": conversation.channel,
         "language": conversation.language,
         "user_name": conversation.user_name if reveal else None,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
+        "created_at": iso(conversation.created_at),
+        "updated_at": iso(conversation.updated_at),
         "messages": summary.messages,
         "first_question": _text(summary.first_question, reveal),
         "outcome": summary.outcome,
@@ -103,7 +98,7 @@ def summary_json(summary: Summary, reveal: bool = False) -> dict[str, Any]:
         "not_helpful": summary.not_helpful,
         "agent_ratings": summary.agent_ratings,
         "labels": summary.labels,
-        "reviewed_at": _iso(conversation.reviewed_at),
+        "reviewed_at": iso(conversation.reviewed_at),
         "reviewed_by": summary.reviewed_by,
     }
 
@@ -112,9 +107,7 @@ def transcript_json(transcript: Transcript, reveal: bool = False) -> dict[str, A
     """Every message with, for the bot's answers, the article, score, runners-up and Rasa's
     intent; the handoffs with their queue wait and agent; notes, ratings and labels."""
     agent_ratings = {
-        int(f.article_id.removeprefix("handoff:")): f.helpful
-        for f in transcript.feedback
-        if f.article_id.startswith("handoff:") and f.article_id.removeprefix("handoff:").isdigit()
+        handoff: f.helpful for f in transcript.feedback if (handoff := rated_handoff(f.article_id)) is not None
     }
     handoffs = []
     for handoff in transcript.summary.handoffs:
@@ -124,11 +117,11 @@ def transcript_json(transcript: Transcript, reveal: bool = False) -> dict[str, A
         "messages": [_message_json(m, reveal) for m in transcript.messages],
         "handoffs": handoffs,
         "notes": [
-            {"created_at": _iso(at), "author": author, "text": _text(text, reveal)}
+            {"created_at": iso(at), "author": author, "text": _text(text, reveal)}
             for at, author, text in transcript.notes
         ],
         "feedback": [
-            {"article_id": f.article_id, "helpful": f.helpful, "created_at": _iso(f.created_at)}
+            {"article_id": f.article_id, "helpful": f.helpful, "created_at": iso(f.created_at)}
             for f in transcript.feedback
         ],
         "labels": [
@@ -139,7 +132,7 @@ def transcript_json(transcript: Transcript, reveal: bool = False) -> dict[str, A
                 "article_id": label.article_id,
                 "comment": label.comment,
                 "author": label.author,
-                "created_at": _iso(label.created_at),
+                "created_at": iso(label.created_at),
             }
             for label in transcript.labels
         ],
@@ -156,7 +149,7 @@ def _message_json(message, reveal: bool) -> dict[str, Any]:
         "channel": message.channel,
         "text": _text(message.text, reveal),
         "display": data.get("display"),
-        "created_at": _iso(message.created_at),
+        "created_at": iso(message.created_at),
         "article_id": message.article_id,
         "title": data.get("title"),
         "score": message.score,
@@ -206,7 +199,7 @@ async def csv_lines(review: Review, where: ConversationFilter) -> AsyncIterator[
             yield line(
                 (
                     _cell(conversation.id), conversation.channel, conversation.language, summary.outcome, reasons,
-                    message.id, message.role, _iso(message.created_at), _cell(redact(message.text)),
+                    message.id, message.role, iso(message.created_at), _cell(redact(message.text)),
                     message.article_id or "", "" if message.score is None else message.score, trace.get("intent") or "",
                     "" if trace.get("confidence") is None else trace["confidence"],
                 )

@@ -14,7 +14,8 @@ from datetime import date, datetime
 from itertools import chain
 from typing import Any
 
-from bot.store.analytics import CHANNELS, EPOCH_DAY, EXITS, RESOLVED, ROLES, WEEKDAYS, Query, Session
+from bot.store import CHANNELS
+from bot.store.analytics import EPOCH_DAY, EXITS, RESOLVED, ROLES, WEEKDAYS, Query, Session
 from bot.vocabulary import HANDOFF_REASONS
 from knowledge_base.articles import LANGUAGES
 

@@ -2,6 +2,8 @@
 migrations (SQLAlchemy, Alembic)."""
 
 from bot.store.models import (
+    AGENT_RATING,
+    CHANNELS,
     Base,
     ChannelEvent,
     Claim,
@@ -14,11 +16,16 @@ from bot.store.models import (
     ReviewLabel,
     Ticket,
     User,
+    agent_rating,
+    iso,
+    rated_handoff,
     utcnow,
 )
 from bot.store.queries import Attempt, HandoffAlreadyClaimed, OpenHandoff, QueueEntry, Store, Tx, aware
 
 __all__ = [
+    "AGENT_RATING",
+    "CHANNELS",
     "Attempt",
     "Base",
     "ChannelEvent",
@@ -37,6 +44,9 @@ __all__ = [
     "Ticket",
     "Tx",
     "User",
+    "agent_rating",
     "aware",
+    "iso",
+    "rated_handoff",
     "utcnow",
 ]

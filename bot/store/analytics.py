@@ -38,17 +38,25 @@ from typing import NamedTuple
 
 from sqlalchemy import Float, Row, Text, and_, case, cast, extract, func, or_, select
 
-from bot.store.models import ArticleRevision, Claim, Conversation, Feedback, Handoff, Message, StoredArticle, Ticket
+from bot.store.models import (
+    AGENT_RATING,
+    ArticleRevision,
+    Claim,
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    StoredArticle,
+    Ticket,
+)
 
 GAP = 30 * 60  # seconds of silence that end a session
 RETURN_WINDOW = 24 * 3600  # a user back within this long was not helped ("assumed" needs them gone)
 FOLLOW = timedelta(days=2)
 TEXT_BATCH = 20000  # unanswered questions' texts read per query
-CHANNELS = ("telegram", "widget", "api", "cli")
 ROLES = ("user", "bot", "agent", "system")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 EXITS = ("after_greeting", "after_first_answer", "after_answers", "waiting_for_person", "with_person", "ongoing")
-AGENT_RATING = "handoff:"  # Feedback.article_id of a rating of an agent
 NOT_ANSWERED = ("hand_off", "off_topic")  # the bot's decisions that answered nothing
 RESOLVED = ("returned", "closed")
 EPOCH_DAY = date(1970, 1, 1).toordinal()  # a Thursday: weekday 3

@@ -23,6 +23,25 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def iso(moment: datetime | None) -> str | None:
+    """A stored time as the APIs write it: ISO 8601 with its zone (None stays None)."""
+    return aware(moment).isoformat() if moment else None
+
+
+CHANNELS = ("telegram", "widget", "api", "cli")  # where a conversation can take place
+AGENT_RATING = "handoff:"  # Feedback.article_id of a user's rating of an agent: "handoff:<handoff id>"
+
+
+def agent_rating(handoff_id: int) -> str:
+    return f"{AGENT_RATING}{handoff_id}"
+
+
+def rated_handoff(article_id: str) -> int | None:
+    """The handoff whose agent a Feedback row rates; None for a rating of an answer."""
+    number = article_id.removeprefix(AGENT_RATING)
+    return int(number) if article_id.startswith(AGENT_RATING) and number.isdigit() else None
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -127,7 +146,7 @@ class Note(Base):
 
 
 class Feedback(Base):
-    """A user's rating: of an answer (`article_id`), or of an agent (`handoff:<handoff id>`)."""
+    """A user's rating: of an answer (`article_id`), or of an agent (`agent_rating(handoff id)`)."""
 
     __tablename__ = "feedback"
 

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.redaction import redact
 from bot.store.models import (
+    AGENT_RATING,
     ChannelEvent,
     Claim,
     Conversation,
@@ -54,7 +55,6 @@ OUTCOMES = ("bot", "handed_off", "ticket", "abandoned")
 ABANDONED = ("cancelled", "no_agent")
 RATINGS = ("helpful", "not_helpful", "agent_helpful", "agent_not_helpful", "unrated")
 LABELS = ("bot_right", "should_answer", "missing_article", "agent_issue", "other")
-AGENT_RATING = "handoff:"  # the prefix of a rating of an agent (Feedback.article_id)
 EXPORT_BATCH = 500
 MAX_PAGE = 100
 
