@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.auth import current_staff
-from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from bot.auth import current_staff, require_bearer
+from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT, InvalidMessage, WrongChannel
 from bot.replies import message_json
 
@@ -108,9 +108,7 @@ async def require_transcript_reader(request: Request, conversation=None) -> None
     expected = request.app.state.settings.api_token
     if not expected:
         raise Forbidden("sign in as an agent or reviewer (or set TOUCHPOINT_API_TOKEN) to read conversations")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized("send 'Authorization: Bearer <TOUCHPOINT_API_TOKEN>'")
+    require_bearer(request, expected, "TOUCHPOINT_API_TOKEN")
 
 
 async def get_conversation(request: Request) -> JSONResponse:

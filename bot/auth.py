@@ -127,6 +127,14 @@ async def check_csrf(request: Request, form: Any | None = None) -> None:
         raise Forbidden("missing or wrong CSRF token; reload the page and try again")
 
 
+def require_bearer(request: Request, expected: str, variable: str) -> None:
+    """A machine's call: `Authorization: Bearer <the token in `variable`>`. Raises Unauthorized for
+    a missing or wrong token (compared in constant time); the caller refuses when none is set."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized(f"send 'Authorization: Bearer <{variable}>'")
+
+
 class LoginRequired(Exception):
     """An HTML page asked for without signing in: sends the browser to the login page."""
 

@@ -26,7 +26,6 @@ server's /metrics is open: it listens on the internal port only.)
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
@@ -38,8 +37,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.auth import require_bearer
 from bot.conversations import AGENT_ONLINE_WITHIN
-from bot.errors import Forbidden, Unauthorized
+from bot.errors import Forbidden
 from bot.replies import BotReply
 from bot.store import Claim, Handoff, Store, Ticket
 
@@ -130,9 +130,7 @@ def require_scraper(request: Request) -> None:
     expected = request.app.state.settings.metrics_token
     if not expected:
         raise Forbidden("set TOUCHPOINT_METRICS_TOKEN and send it as a bearer token to read the metrics")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized("send 'Authorization: Bearer <TOUCHPOINT_METRICS_TOKEN>'")
+    require_bearer(request, expected, "TOUCHPOINT_METRICS_TOKEN")
 
 
 async def metrics(request: Request) -> Response:
