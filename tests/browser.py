@@ -3,6 +3,7 @@ real HTTP by uvicorn in a thread (so a test can stop and restart it)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -20,6 +21,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def signed_in(browser, base_url: str, username: str, password: str, landing: str, width: int = 1400):
+    """A browser context with a member of staff's session, signed in through the login form's
+    POST (its CSRF token first), asking for `landing`."""
+    context = browser.new_context(base_url=base_url, locale="en-US", viewport={"width": width, "height": 1000})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', context.request.get("/login").text()).group(1)
+    response = context.request.post(
+        "/login", form={"username": username, "password": password, "csrf_token": csrf, "next": landing}
+    )
+    assert response.ok and response.url.endswith(landing)
+    return context
 
 
 def launch_chromium(playwright):

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from bot.store import Store
 from tests.analytics.test_analytics import NOW, WEEK, one_group, prepare
-from tests.browser import ServerThread
+from tests.browser import ServerThread, signed_in
 from tests.fake_rasa import FakeRasa, app_with, fake_settings
 from tests.staff import PASSWORD
 
@@ -54,24 +54,18 @@ def server(tmp_path_factory):
         server.stop()
 
 
-def signed_in(browser: Browser, server: ServerThread, username: str) -> BrowserContext:
-    context = browser.new_context(base_url=server.url, locale="en-US", viewport={"width": 1440, "height": 1000})
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', context.request.get("/login").text()).group(1)
-    response = context.request.post(
-        "/login", form={"username": username, "password": PASSWORD, "csrf_token": csrf, "next": "/analytics"}
-    )
-    assert response.ok and response.url.endswith("/analytics")
-    return context
-
-
 def shown(page: Page, query: str) -> None:
     """Wait until the page shows the figures for `query`."""
     expect(page.locator("body")).to_have_attribute("data-loaded", query)
     expect(page.locator("#loading")).to_be_hidden()
 
 
+def signed_in_as(browser: Browser, server: ServerThread, username: str) -> BrowserContext:
+    return signed_in(browser, server.url, username, PASSWORD, "/analytics", width=1440)
+
+
 def test_a_reviewer_sees_the_figures_and_every_chart_drawn(browser, server):
-    context = signed_in(browser, server, "rita")
+    context = signed_in_as(browser, server, "rita")
     page = context.new_page()
     page.goto(f"/analytics?{WEEK}")
     shown(page, WEEK)
@@ -105,7 +99,7 @@ def test_a_reviewer_sees_the_figures_and_every_chart_drawn(browser, server):
 
 
 def test_changing_a_filter_reloads_the_figures_and_the_address(browser, server):
-    context = signed_in(browser, server, "rita")
+    context = signed_in_as(browser, server, "rita")
     page = context.new_page()
     page.goto(f"/analytics?{WEEK}")
     shown(page, WEEK)
@@ -124,7 +118,7 @@ def test_changing_a_filter_reloads_the_figures_and_the_address(browser, server):
 
 
 def test_a_bad_range_is_said_and_nothing_is_lost(browser, server):
-    context = signed_in(browser, server, "rita")
+    context = signed_in_as(browser, server, "rita")
     page = context.new_page()
     page.goto(f"/analytics?{WEEK}")
     shown(page, WEEK)

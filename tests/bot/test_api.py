@@ -12,7 +12,7 @@ from bot.app import create_app
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from tests.databases import database_url
-from tests.fake_rasa import FakeRasa
+from tests.fake_rasa import FakeRasa, fake_settings
 from tests.staff import API_TOKEN, AUTHORIZATION, TOKEN_HEADER, send, someone_online
 
 ANSWER = {
@@ -39,13 +39,7 @@ def rasa():
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request, tmp_path):
     """Every API test runs on SQLite and on PostgreSQL."""
-    return Settings(
-        build_dir=tmp_path,
-        database_url=database_url(request),
-        rasa_url="http://rasa.test",
-        actions_url="http://actions.test",
-        api_token=API_TOKEN,
-    )
+    return fake_settings(tmp_path, database_url(request), api_token=API_TOKEN)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bot.auth import hash_password
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store import Store
-from tests.browser import ServerThread
+from tests.browser import ServerThread, signed_in
 from tests.channels.test_widget_rendering import answers_shown
 from tests.fake_rasa import FakeRasa, transport_client
 from tests.helpers import write_articles
@@ -77,17 +77,6 @@ def server(tmp_path):
     server.stop()
 
 
-def signed_in(browser: Browser, server: ServerThread, username: str) -> BrowserContext:
-    """A browser context with a curator's session, signed in through the login form's POST."""
-    context = browser.new_context(base_url=server.url, locale="en-US", viewport={"width": 1400, "height": 1000})
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', context.request.get("/login").text()).group(1)
-    response = context.request.post(
-        "/login", form={"username": username, "password": PASSWORD, "csrf_token": csrf, "next": "/curation"}
-    )
-    assert response.ok and response.url.endswith("/curation")
-    return context
-
-
 def open_editor(context: BrowserContext, article_id: str) -> Page:
     page = context.new_page()
     page.goto(f"/curation/articles/{article_id}")
@@ -105,8 +94,12 @@ def styles(element) -> dict[str, str]:
     )
 
 
+def signed_in_as(browser: Browser, server: ServerThread, username: str) -> BrowserContext:
+    return signed_in(browser, server.url, username, PASSWORD, "/curation")
+
+
 def test_preview_renders_markdown_as_the_widget_shows_the_answer(browser, server):
-    context = signed_in(browser, server, "cora")
+    context = signed_in_as(browser, server, "cora")
     editor = open_editor(context, "roaming-activate")
     side = english(editor)
     side.locator("input.title").fill("Answer 0")  # as answers_shown titles the widget's first answer
@@ -131,7 +124,7 @@ def test_preview_renders_markdown_as_the_widget_shows_the_answer(browser, server
 
 
 def test_a_save_over_someone_elses_shows_both_texts_and_keep_mine_saves(browser, server):
-    cora, dan = signed_in(browser, server, "cora"), signed_in(browser, server, "dan")
+    cora, dan = signed_in_as(browser, server, "cora"), signed_in_as(browser, server, "dan")
     cora_page, dan_page = open_editor(cora, "roaming-activate"), open_editor(dan, "roaming-activate")
 
     cora_side = english(cora_page)
