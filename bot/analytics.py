@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from bot.auth import csrf_token, requires, templates
 from bot.errors import InvalidRequest, NotFound
+from bot.exports import csv_cell
 from bot.figures import DEFINITIONS, figures
 from bot.params import day, one_of
 from bot.rasa_client import RasaUnavailable
@@ -216,15 +217,6 @@ CHARTS = (
 )  # fmt: skip
 
 
-def _cell(value: Any) -> Any:
-    """A text cell a spreadsheet will not run as a formula (CSV injection)."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 # --- routes ----------------------------------------------------------------------------------
 
 
@@ -256,7 +248,7 @@ async def analytics_csv(request: Request) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
     span = f"{result['range']['since']}_{result['range']['until']}"
     headers = {"Content-Disposition": f'attachment; filename="analytics-{chart}-{span}.csv"'}
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

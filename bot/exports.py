@@ -173,10 +173,14 @@ async def jsonl_lines(review: Review, where: ConversationFilter) -> AsyncIterato
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def _cell(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula (CSV injection): a leading = + - @ or
-    a tab gets a quote in front."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet will show, never run: text starting = + - @ or a tab gets a quote in
+    front (CSV injection); None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 async def csv_lines(review: Review, where: ConversationFilter) -> AsyncIterator[str]:
@@ -187,7 +191,7 @@ async def csv_lines(review: Review, where: ConversationFilter) -> AsyncIterator[
     def line(row) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(row)
+        writer.writerow([csv_cell(value) for value in row])
         return buffer.getvalue()
 
     yield line(CSV_COLUMNS)
@@ -198,9 +202,8 @@ async def csv_lines(review: Review, where: ConversationFilter) -> AsyncIterator[
             trace = (message.data or {}).get("trace") or {}
             yield line(
                 (
-                    _cell(conversation.id), conversation.channel, conversation.language, summary.outcome, reasons,
-                    message.id, message.role, iso(message.created_at), _cell(redact(message.text)),
-                    message.article_id or "", "" if message.score is None else message.score, trace.get("intent") or "",
-                    "" if trace.get("confidence") is None else trace["confidence"],
+                    conversation.id, conversation.channel, conversation.language, summary.outcome, reasons,
+                    message.id, message.role, iso(message.created_at), redact(message.text), message.article_id,
+                    message.score, trace.get("intent"), trace.get("confidence"),
                 )
             )  # fmt: skip

@@ -34,7 +34,9 @@ def _page(view: str):
     @requires(*REVIEWER_ROLES, page=True)
     async def page(request: Request) -> Response:
         staff = request.state.staff
-        agents = [u for u in await request.app.state.store.users() if u.role in ("agent", "admin")]
+        agents = []  # for the list's agent filter
+        if view == "list":
+            agents = [u for u in await request.app.state.store.users() if u.role in ("agent", "admin")]
         context = {
             "staff": staff,
             "csrf": csrf_token(request),
