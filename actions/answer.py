@@ -4,7 +4,7 @@ candidates to read meanwhile), or, for an off-topic message, what the assistant 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -17,15 +17,17 @@ from bot.strings import text
 from bot.vocabulary import REQUEST_HUMAN, choice_payload
 from knowledge_base.articles import Article
 from knowledge_base.search import Hit, KnowledgeBase
+from knowledge_base.text import question_parts
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    threshold: float = 0.3  # below this fused score, a person answers instead
-    out_of_scope_threshold: float = 0.5  # stricter when the NLU thinks the message is off-topic
-    choice_margin: float = 0.05  # runners-up this close to the top answer are offered as choices
+    # Scores are the calibrated probability that an article is the right answer (knowledge_base.search).
+    threshold: float = 0.5  # below this, a person answers instead
+    out_of_scope_threshold: float = 0.7  # stricter when the NLU thinks the message is off-topic
+    choice_margin: float = 0.05  # runners-up this close to the top answer's relevance are offered as choices
     max_choices: int = 3
     # Articles scoring at least this share of the threshold are shown while a person is fetched.
     candidate_share: float = 0.5
@@ -62,10 +64,40 @@ def decide(hits: list[Hit], settings: AnswerSettings, *, off_topic: bool, langua
         candidates = [hit for hit in hits if hit.score >= floor][: settings.max_choices]
         return Verdict([], candidates, off_topic, language, threshold, tuple(hits))
     best = hits[0]
+    # A runner-up nearly as relevant as the answer: the question may be asking for either (or both).
+    floor = settings.threshold * settings.candidate_share
     runners_up = [
-        hit for hit in hits[1:] if hit.score >= threshold and best.score - hit.score <= settings.choice_margin
+        hit for hit in hits[1:] if hit.score >= floor and best.relevance - hit.relevance <= settings.choice_margin
     ]
     return Verdict([best, *runners_up], [], off_topic, language, threshold, tuple(hits))
+
+
+def with_parts(verdict: Verdict, answers: list[list[Hit]], settings: AnswerSettings) -> Verdict:
+    """`verdict` for a message that asks two or three questions, given the ranking for each part
+    (`question_parts`): when the parts have confident answers the whole message's verdict lacks,
+    the reply answers the first part and offers the others' answers (then the verdict's own)."""
+    if verdict.off_topic:
+        return verdict
+    parts: list[Hit] = []
+    for hits in answers:
+        if hits and hits[0].score >= verdict.threshold and all(hits[0].article != p.article for p in parts):
+            parts.append(hits[0])
+    if all(any(p.article == c.article for c in verdict.confident) for p in parts):
+        return verdict
+    rest = [c for c in verdict.confident if all(c.article != p.article for p in parts)]
+    return replace(verdict, confident=[*parts, *rest][: settings.max_choices + 1], candidates=[])
+
+
+def judge_question(
+    knowledge_base: KnowledgeBase, query: str, language: str, settings: AnswerSettings, *, off_topic: bool
+) -> Verdict:
+    """What the bot does with `query`: search, decide, and for a message that asks two or three
+    questions, each part's answer too. `off_topic`: the NLU took the message as off-topic."""
+    hits = knowledge_base.search(query, language, k=settings.max_choices + 1)
+    verdict = decide(hits, settings, off_topic=off_topic, language=language)
+    if len(parts := question_parts(query, language)) > 1:
+        verdict = with_parts(verdict, [knowledge_base.search(part, language, k=1) for part in parts], settings)
+    return verdict
 
 
 def trace(verdict: Verdict, tracker: Tracker) -> dict[str, Any]:
@@ -123,10 +155,10 @@ class ActionAnswerQuestion(Action):
         """Search the knowledge base for `query`. Public so that other actions can treat a
         message as a question."""
         language = tracker.get_slot("language") or "en"
-        hits = self._kb.search(query, language, k=self._settings.max_choices + 1)
-        verdict = decide(hits, self._settings, off_topic=top_intent(tracker) == "out_of_scope", language=language)
+        off_topic = top_intent(tracker) == "out_of_scope"
+        verdict = judge_question(self._kb, query, language, self._settings, off_topic=off_topic)
         if not verdict.confident:
-            best = hits[0].score if hits else 0
+            best = verdict.ranked[0].score if verdict.ranked else 0
             # Logs are kept longer than conversations: no personal data in them.
             logger.info("No confident answer (best %.3f < %.3f) for %r", best, verdict.threshold, redact(query))
         return verdict

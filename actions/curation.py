@@ -19,7 +19,7 @@ from sanic import Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
-from actions.answer import AnswerSettings, Verdict, decide
+from actions.answer import AnswerSettings, Verdict, judge_question
 from actions.live import LiveKnowledgeBase
 from knowledge_base.articles import LANGUAGES, Article, article_from_fields, field_problems
 from knowledge_base.search import Hit, HybridSearcher
@@ -88,7 +88,9 @@ def add_curation(app: Sanic, knowledge_base: LiveKnowledgeBase, settings: Answer
             "query": query,
             "language": language,
             "version": knowledge_base.version,
-            "published": verdict_json(decide(published, settings, off_topic=off_topic, language=language), published),
+            "published": verdict_json(
+                judge_question(knowledge_base, query, language, settings, off_topic=off_topic), published
+            ),
             "draft": None,
         }
         if body.get("draft") is not None:
@@ -99,7 +101,8 @@ def add_curation(app: Sanic, knowledge_base: LiveKnowledgeBase, settings: Answer
             loop = asyncio.get_running_loop()
             searcher = await loop.run_in_executor(None, knowledge_base.what_if, draft)
             hits = searcher.search(query, language, k)
-            result["draft"] = verdict_json(decide(hits, settings, off_topic=off_topic, language=language), hits)
+            verdict = judge_question(searcher, query, language, settings, off_topic=off_topic)
+            result["draft"] = verdict_json(verdict, hits)
         return json(result)
 
     @app.post("/group")

@@ -109,7 +109,7 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     knowledge base (the running bot's index is only read), or with --articles a folder's."""
     from dataclasses import replace
 
-    from actions.answer import decide
+    from actions.answer import judge_question
     from actions.server import answer_settings
     from knowledge_base.articles import ArticleError
     from knowledge_base.search import HybridSearcher
@@ -135,10 +135,11 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     language = args.language or detect_language(args.question)
     hits = searcher.search(args.question, language, k=args.k)
     # As the bot decides when its NLU does not take the message for small talk (off-topic).
-    verdict = decide(hits, answering, off_topic=False, language=language)
+    verdict = judge_question(searcher, args.question, language, answering, off_topic=False)
     print(json.dumps({"knowledge_base": source, "language": language, "threshold": verdict.threshold,
-                      "decision": verdict.decision,
+                      "decision": verdict.decision, "answer": [h.article.id for h in verdict.confident],
                       "hits": [{"article_id": h.article.id, "title": h.article.title, "score": round(h.score, 4),
+                                "relevance": round(h.relevance, 4), "margin": round(h.margin, 4),
                                 "dense": round(h.dense, 4), "lexical": round(h.lexical, 4),
                                 "probability": round(h.probability, 4)} for h in hits]},
                      ensure_ascii=False, indent=2))  # fmt: skip

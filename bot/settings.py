@@ -32,8 +32,8 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     actions_url: str = "http://127.0.0.1:5055"
     rasa_timeout: float = 15.0
-    answer_threshold: float = 0.3
-    out_of_scope_threshold: float = 0.5
+    answer_threshold: float = 0.5
+    out_of_scope_threshold: float = 0.7
     choice_margin: float = 0.05
     max_choices: int = 3
     not_helpful_limit: int = 2

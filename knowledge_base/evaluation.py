@@ -124,6 +124,8 @@ class QueryResult:
                 {
                     "article_id": hit.article.id,
                     "score": round(hit.score, 4),
+                    "relevance": round(hit.relevance, 4),
+                    "margin": round(hit.margin, 4),
                     "dense": round(hit.dense, 4),
                     "lexical": round(hit.lexical, 4),
                     "probability": round(hit.probability, 4),

@@ -25,6 +25,7 @@ from scipy import sparse
 
 from knowledge_base.articles import LANGUAGES, Article, articles_hash, content_hash, load_articles
 from knowledge_base.classifier import ArticleClassifier
+from knowledge_base.confidence import calibrate, carried
 from knowledge_base.encoder import NO_MODEL, Encoder
 from knowledge_base.lexical import LexicalIndex
 from knowledge_base.text import Analyzer
@@ -32,7 +33,7 @@ from knowledge_base.vectors import APPROXIMATE_ABOVE, VectorIndex
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the manifest has each language's calibration
 MANIFEST = "manifest.json"
 FEATURES = "features.json"
 
@@ -56,6 +57,15 @@ class IndexSettings:
     classifier_embeddings: bool = True  # the classifier also sees the sentence embedding, where there is one
     answer_chars: int = 600  # the answer's opening, where its subject is stated
     approximate_above: int = APPROXIMATE_ABOVE  # units per language above which FAISS search is HNSW, not exact
+    # The answer confidence's calibration (`confidence.py`): alternate questions are spread over
+    # this many folds, each asked of an index that keeps `kept_folds` of the others; at most
+    # `questions` of them per language are asked, and a `unanswerable` share of the articles is left
+    # out of the first fold to be asked about.
+    calibrate: bool = True
+    calibration_folds: int = 3
+    calibration_kept_folds: int = 2
+    calibration_questions: int = 2000
+    calibration_unanswerable: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,12 @@ class KnowledgeIndex:
         }
         index = cls(articles, units, vectors, lexical, classifiers, manifest)
         index.features = features
+        if settings.calibrate:
+            manifest |= carried(previous, manifest, articles) or {
+                "calibration": calibrate(index, encoders, analyzer, settings),
+                "calibration_edits": 0,
+            }
+            manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         return index
 
     @property

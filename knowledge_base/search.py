@@ -5,15 +5,18 @@
   rescaled from the model's "unrelated" level (measured at index time) to 1, so models with
   different score ranges fuse alike; a language without an encoder is lexical only.
 - probability: the article classifier trained on the alternate questions (`classifier.py`).
-- `score = a · probability + (1 − a) · similarity`. The classifier ranks better; similarity
-  keeps off-topic questions low (the classifier spreads them over articles), so one threshold
-  on the score decides between answering and handing off.
+- `relevance = a · probability + (1 − a) · similarity` ranks the articles. The classifier ranks
+  better; similarity keeps off-topic questions low (the classifier spreads them over articles).
+- score: the probability that the article is the right answer, from the index's calibration of
+  the ranking (`confidence.py`); one threshold on it decides between answering and handing off,
+  whatever the knowledge base. A language the index could not calibrate scores its relevance,
+  rescaled (`confidence.uncalibrated`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +24,7 @@ import numpy as np
 from scipy import sparse
 
 from knowledge_base.articles import Article
+from knowledge_base.confidence import Calibrator, uncalibrated
 from knowledge_base.encoder import Encoder, load_encoders
 from knowledge_base.index import KnowledgeIndex, open_index
 from knowledge_base.text import Analyzer
@@ -40,10 +44,16 @@ class SearchSettings:
 @dataclass(frozen=True)
 class Hit:
     article: Article
-    score: float
+    score: float  # the calibrated confidence that this article answers the question
+    relevance: float  # the fused score the articles are ranked by
+    margin: float  # relevance above the best other article's (negative below the first)
     dense: float
     lexical: float
     probability: float
+
+    def features(self) -> np.ndarray:
+        """What the calibration reads (`confidence.FEATURES`)."""
+        return np.array([self.relevance, self.margin, self.probability, self.dense, self.lexical], dtype=np.float64)
 
 
 class KnowledgeBase(Protocol):
@@ -67,6 +77,10 @@ class HybridSearcher:
         self._baselines = index.manifest.get("dense_baseline", {})
         self._analyzer = analyzer
         self._settings = settings
+        self._calibrators = {
+            language: Calibrator.from_manifest(entry)
+            for language, entry in index.manifest.get("calibration", {}).items()
+        }
         self._by_key = {(a.id, a.language): a for a in index.articles}
         self._unit_article = {
             lang: np.fromiter((u.article for u in units), dtype=np.int64, count=len(units))
@@ -93,7 +107,9 @@ class HybridSearcher:
         """The article in that language; None if it has no version in it (no silent switch of language)."""
         return self._by_key.get((article_id, language))
 
-    def search(self, query: str, language: str, k: int = 5) -> list[Hit]:
+    def search(self, query: str, language: str, k: int = 5, *, vector: np.ndarray | None = None) -> list[Hit]:
+        """The `k` most relevant articles, best first; `vector` is the query's embedding when the
+        caller has it already."""
         unit_article = self._unit_article.get(language)
         if unit_article is None or len(unit_article) == 0 or not query.strip():
             return []
@@ -109,7 +125,9 @@ class HybridSearcher:
         encoder = self._encoders.get(language) if language in self._index.vectors else None
         dense_weight = self._settings.dense_weight.get(language, 0.0) if encoder is not None else 0.0
         wants_embedding = encoder is not None and (dense_weight > 0 or (classifier and classifier.uses_embeddings))
-        query_vector = encoder.encode([query])[0] if wants_embedding else None
+        query_vector = None
+        if wants_embedding:
+            query_vector = vector if vector is not None else encoder.encode([query])[0]
         if dense_weight > 0 and query_vector is not None:
             scores, ids = self._index.vectors[language].search(query_vector, self._settings.candidates)
             found = ids >= 0
@@ -129,12 +147,27 @@ class HybridSearcher:
             a = self._settings.classifier_weight
             fused = a * probability + (1 - a) * similarity
 
-        top = np.argsort(-fused, kind="stable")[:k]
-        return [
-            Hit(self._index.articles[i], float(fused[i]), float(dense[i]), float(lexical[i]), float(probability[i]))
+        order = np.argsort(-fused, kind="stable")
+        top = [i for i in order[:k] if fused[i] > 0]
+        if not top:
+            return []
+        first, second = fused[order[0]], fused[order[1]] if articles > 1 else 0.0
+        hits = [
+            Hit(
+                self._index.articles[i],
+                score=uncalibrated(float(fused[i])),
+                relevance=float(fused[i]),
+                margin=float(fused[i] - (second if i == order[0] else first)),
+                dense=float(dense[i]),
+                lexical=float(lexical[i]),
+                probability=float(probability[i]),
+            )
             for i in top
-            if fused[i] > 0
         ]
+        if calibrator := self._calibrators.get(language):
+            confidence = calibrator.confidence(np.stack([hit.features() for hit in hits]))
+            hits = [replace(hit, score=float(c)) for hit, c in zip(hits, confidence, strict=True)]
+        return hits
 
 
 def _best_per_article(unit_scores: np.ndarray, unit_article: np.ndarray, articles: int) -> np.ndarray:

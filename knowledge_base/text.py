@@ -20,6 +20,34 @@ LATIN = re.compile(r"[A-Za-z]")
 LATIN_WORD = re.compile(r"[A-Za-z]+")
 ENGLISH_SENTENCE_WORDS = 3
 
+# Where a message starts a second question: after a question mark, or where a joining word
+# ("and", "also", "另外", "还有", ...) leads into a question word.
+_QUESTION_WORD = r"(?:how|what|when|where|which|who|why|can|could|do|does|did|is|are|will|would|should|may)\b"
+SECOND_QUESTION = {
+    "en": re.compile(
+        rf"(?<=\?)\s+(?:(?:and|also|plus)\s+)?|(?:[,;.]\s*|\s+)(?:and|also|plus)\s+(?:also\s+)?(?={_QUESTION_WORD})|[;.]\s+(?={_QUESTION_WORD})",
+        re.IGNORECASE,
+    ),
+    "zh": re.compile(r"(?<=[？?])\s*|[，,。；;]?\s*(?:另外|还有|顺便问一下|顺便问下|顺便问问|顺便|再问一下)[，,]?\s*"),
+}
+SHORTEST_PART = {"en": 3, "zh": 4}  # words in English, characters in Chinese
+
+
+def question_parts(text: str, language: str) -> list[str]:
+    """The questions a message asks, in order: `[text]` for one question, or its parts when it
+    asks two or three ("How do I turn on roaming? And what does data cost in Japan?",
+    "怎么开通国际漫游？另外日本的流量多少钱"). A part too short to be a question of its own
+    ("thanks?") keeps the message whole."""
+    pattern = SECOND_QUESTION.get(language)
+    if pattern is None:
+        return [text]
+    parts = [part.strip(" ,;.，。；") for part in pattern.split(text)]
+    parts = [part for part in parts if part]
+    size = (lambda p: len(p.split())) if language == "en" else (lambda p: len(CJK.findall(p)) or len(p.split()))
+    if not 2 <= len(parts) <= 3 or any(size(part) < SHORTEST_PART[language] for part in parts):
+        return [text]
+    return parts
+
 
 def detect_language(text: str, default: str = "en") -> str:
     """'zh' if the text has Chinese characters, 'en' if it has Latin letters, else `default`.

@@ -114,6 +114,36 @@ def test_close_runners_up_are_offered_as_choices(knowledge_base, domain):
     assert SlotSet("runner_up_ids", [c["article_id"] for c in choices]) in events
 
 
+@pytest.mark.parametrize(
+    ("message", "language", "first", "second"),
+    [
+        (
+            "How can I pay my bill? And how do I turn on roaming abroad?",
+            "en",
+            "billing-payment-methods",
+            "roaming-activate",
+        ),
+        ("怎么交话费？另外国际漫游怎么开通", "zh", "billing-payment-methods", "roaming-activate"),
+    ],
+)
+def test_a_two_part_question_is_answered_and_the_second_part_offered(
+    knowledge_base, domain, message, language, first, second
+):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=0.2, choice_margin=0.0))
+    messages, events = run(action, make_tracker(message, slots={"language": language}), domain)
+    assert messages[0]["custom"]["article_id"] == first
+    assert [c["article_id"] for c in messages[0]["custom"]["choices"]] == [second]
+    assert messages[0]["custom"]["trace"]["decision"] == "choices"
+    assert SlotSet("runner_up_ids", [second]) in events
+
+
+def test_one_question_offers_no_second_answer(knowledge_base, domain):
+    action = ActionAnswerQuestion(knowledge_base, AnswerSettings(threshold=0.2, choice_margin=0.0))
+    messages, _ = run(action, make_tracker("How can I pay my bill with a card?"), domain)
+    assert messages[0]["custom"]["article_id"] == "billing-payment-methods"
+    assert messages[0]["custom"]["choices"] == []
+
+
 def test_chosen_article_is_answered_directly(knowledge_base, domain):
     tracker = make_tracker(
         choice_payload("sim-puk"), "choose_article", entities=[{"entity": "article_id", "value": "sim-puk"}]

@@ -90,7 +90,7 @@ def test_eval_writes_one_row_per_query_beside_the_totals(build):
     assert first["kind"] == "colloquial" and first["expected"] == ["billing-payment-methods"]
     assert first["ranked"][0]["article_id"] == "billing-payment-methods"
     assert {"score", "dense", "lexical", "probability"} <= set(first["ranked"][0])
-    assert (first["top1_correct"], first["threshold"], first["decision"]) == (True, 0.3, "answer")
+    assert (first["top1_correct"], first["threshold"], first["decision"]) == (True, 0.5, "answer")
     assert rows[3]["expected"] == [] and rows[3]["correct_decision"] == (rows[3]["decision"] == "hand_off")
 
 
@@ -151,7 +151,7 @@ def test_ask_a_folder_searches_it_and_leaves_the_live_index_alone(build, capsys)
     assert touchpoint("ask", "--articles", str(articles), "which payment methods can I use") == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["knowledge_base"] == str(articles.resolve())
-    assert (answer["threshold"], answer["decision"]) == (0.3, "answer")
+    assert (answer["threshold"], answer["decision"]) == (0.5, "answer")
     assert answer["hits"][0]["article_id"] == "billing-payment-methods"
     assert (build / "eval-index" / folder_key(articles) / "manifest.json").exists()
     assert snapshot(live) == before

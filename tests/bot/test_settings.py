@@ -9,7 +9,7 @@ from bot.settings import ConfigError, Settings, load_settings
 
 def test_defaults_need_no_environment():
     settings = load_settings({})
-    assert settings.answer_threshold == 0.3
+    assert settings.answer_threshold == 0.5
     assert settings.embedding_models == {"en": "all-MiniLM-L6-v2", "zh": "multilingual-e5-small"}
 
 

@@ -16,21 +16,30 @@ PARAPHRASES = [(lang, q["query"], q["article"]) for lang in ("en", "zh") for q i
 
 
 def test_paraphrased_questions_get_the_right_article_first(http, record_property):
-    results = {"en": [], "zh": []}
+    """Each paraphrase's right article comes first: as the answer, or, when the bot is not sure
+    enough to answer (the calibrated confidence below the threshold), as the first article it
+    offers while a person is fetched. Most are answered outright."""
+    first = {"en": [], "zh": []}
+    answered = {"en": [], "zh": []}
     misses = []
     for language, query, expected in PARAPHRASES:
         reply = Chat(http).say(query)
-        got = reply["messages"][0]["article_id"] if reply["messages"] else None
-        results[language].append(got == expected)
-        if got != expected:
+        message = reply["messages"][0] if reply["messages"] else {}
+        # While a person is fetched, the candidate articles come as buttons on the queue's notice.
+        offered = [c["article_id"] for m in reply["messages"] for c in m.get("choices") or [] if c.get("article_id")]
+        got = message.get("article_id") or (offered[0] if reply["handoff"] and offered else None)
+        first[language].append(got == expected)
+        answered[language].append(message.get("article_id") == expected)
+        if message.get("article_id") != expected:
             misses.append(f"{language} {query!r}: expected {expected}, got {got} (handoff {reply['handoff']})")
-    accuracy = {lang: sum(hits) / len(hits) for lang, hits in results.items()}
-    overall = sum(sum(h) for h in results.values()) / len(PARAPHRASES)
-    record_property("accuracy", accuracy)
-    print(f"\nend-to-end top-1 accuracy: {overall:.1%} overall, en {accuracy['en']:.1%}, zh {accuracy['zh']:.1%}")
+    rate = {name: sum(sum(r) for r in results.values()) / len(PARAPHRASES) for name, results in
+            (("first", first), ("answered", answered))}  # fmt: skip
+    record_property("accuracy", rate)
+    print(f"\nend-to-end: right article first {rate['first']:.1%}, answered with it {rate['answered']:.1%}")
     print("\n".join(misses))
-    assert len(results["en"]) >= 20 and len(results["zh"]) >= 20
-    assert overall >= 0.9, "\n".join(misses)
+    assert len(first["en"]) >= 20 and len(first["zh"]) >= 20
+    assert rate["first"] >= 0.9, "\n".join(misses)
+    assert rate["answered"] >= 0.8, "\n".join(misses)
 
 
 def test_answer_carries_article_score_and_is_stored(chat):

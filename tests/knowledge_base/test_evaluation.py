@@ -159,7 +159,7 @@ def test_each_query_gets_a_row_with_its_ranking_scores_and_decision(searcher, tm
     assert first["query"] == KINDS[0].text and first["language"] == "en" and first["kind"] == "colloquial"
     assert first["expected"] == ["billing-payment-methods"]
     assert first["ranked"][0]["article_id"] == "billing-payment-methods"
-    assert set(first["ranked"][0]) == {"article_id", "score", "dense", "lexical", "probability"}
+    assert set(first["ranked"][0]) == {"article_id", "score", "relevance", "margin", "dense", "lexical", "probability"}
     assert first["ranked"][0]["score"] == round(results[0].hits[0].score, 4)
     assert len(first["ranked"]) <= 5
     assert first["rank"] == 1 and first["top1_correct"] is True

@@ -27,7 +27,7 @@ def test_fused_score_weighs_probability_and_both_similarity_sides(index, analyze
     )
     for hit in hits:
         similarity = 0.3 * hit.dense + 0.7 * hit.lexical
-        assert hit.score == pytest.approx(0.6 * hit.probability + 0.4 * similarity, abs=1e-6)
+        assert hit.relevance == pytest.approx(0.6 * hit.probability + 0.4 * similarity, abs=1e-6)
         assert 0.0 <= hit.score <= 1.0
     assert sum(h.probability for h in hits) == pytest.approx(1.0, abs=1e-5)
 
@@ -39,7 +39,7 @@ def test_without_a_classifier_the_score_is_the_similarity(tmp_path, analyzer):
     index = KnowledgeIndex.build(articles, hashing_encoders(), analyzer, IndexSettings(classifier=False))
     searcher = HybridSearcher(index, hashing_encoders(), analyzer, SearchSettings(dense_weight={"en": 0.3}))
     for hit in searcher.search("which payment methods can I use for my bill", "en"):
-        assert hit.score == pytest.approx(0.3 * hit.dense + 0.7 * hit.lexical, abs=1e-6)
+        assert hit.relevance == pytest.approx(0.3 * hit.dense + 0.7 * hit.lexical, abs=1e-6)
         assert hit.probability == 0.0
 
 
@@ -53,7 +53,7 @@ def test_a_language_without_an_encoder_is_searched_lexically_and_never_encoded(t
     hits = searcher.search("PIN码输错了，卡被锁", "zh")
     assert hits[0].article.id == "sim-puk"
     assert hits[0].dense == 0.0
-    assert hits[0].score == pytest.approx(0.6 * hits[0].probability + 0.4 * hits[0].lexical)
+    assert hits[0].relevance == pytest.approx(0.6 * hits[0].probability + 0.4 * hits[0].lexical)
 
 
 def test_dense_scores_are_rescaled_from_the_unrelated_baseline(index, analyzer):
@@ -82,14 +82,14 @@ def test_search_ranks_the_matching_article_first(index, analyzer, query, languag
     hits = HybridSearcher(index, hashing_encoders(), analyzer).search(query, language)
     assert hits[0].article.id == expected
     assert hits[0].article.language == language
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.relevance for h in hits] == sorted((h.relevance for h in hits), reverse=True)
 
 
 def test_unrelated_query_scores_low(index, analyzer):
     searcher = HybridSearcher(index, hashing_encoders(), analyzer)
     related = searcher.search("how do I pay my bill", "en")[0]
     unrelated = searcher.search("recipe for chocolate cake", "en")[0]
-    assert unrelated.score < related.score - 0.3
+    assert unrelated.relevance < related.relevance - 0.3
     assert unrelated.lexical < related.lexical / 2
     # With three articles the classifier cannot say "none": it spreads its probability.
     assert unrelated.probability < 0.6
