@@ -34,7 +34,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Rasa's domain is bot/domain.yml with its responses from the string catalogue (touchpoint domain).
 RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/strings/*.yml)
 
-.PHONY: help setup index train validate run test test-fast lint eval bench clean
+.PHONY: help setup index train validate run test test-fast lint eval bench quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -106,6 +106,15 @@ bench: setup index train ## latency: retrieval, messages, publish-to-answer, red
 	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 --rate 30 \
 	    --json $(BUILD)/bench-publish-10k.json; \
 	else echo "skipped: no benchmarks at $(BENCHMARKS)/lcqmc_zh (set BENCHMARKS=...) for the 10,000-article publish bench"; fi
+
+# Each public benchmark: the name `touchpoint convert` knows it by, and its folder under $(BENCHMARKS).
+QUALITY_BENCHMARKS := clinc150:clinc150 clinc150-unseen:clinc150 banking77:banking77 stackfaq:stackfaq lcqmc:lcqmc_zh
+
+quality: setup ## answer quality: the default threshold against the best, on the demo and the public benchmarks (~20 min)
+	@for pair in $(QUALITY_BENCHMARKS); do name=$${pair%%:*}; source=$(BENCHMARKS)/$${pair##*:}; \
+	  if [ ! -f $(BUILD)/benchmarks/$$name/test.jsonl ] && [ -d $$source ]; then \
+	    $(APP_ENV)/bin/touchpoint convert $$name $$source $(BUILD)/benchmarks/$$name || exit 1; fi; done
+	$(APP_ENV)/bin/python tests/bench/bench_quality.py --benchmarks $(BUILD)/benchmarks --json $(BUILD)/bench-quality.json
 
 clean: ## remove the build folder (environments, index, model, database)
 	rm -rf $(BUILD)
