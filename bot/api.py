@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from typing import Any
 
@@ -21,6 +20,7 @@ from starlette.routing import Route
 from bot.auth import current_staff, require_bearer
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT, InvalidMessage, WrongChannel
+from bot.params import json_object
 from bot.replies import message_json
 
 MAX_ID = 128
@@ -28,17 +28,6 @@ TOKEN_HEADER = "X-Conversation-Token"
 CHANNELS = ("api", "cli")
 # Conversation ids the other channels make; the API may neither create nor write to them.
 RESERVED_PREFIXES = ("telegram:", "web:")
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request's JSON object body; InvalidRequest if it is anything else."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("request body must be JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return body
 
 
 def _string_field(body: dict[str, Any], name: str, limit: int) -> str:

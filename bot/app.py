@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from bot import analytics, api, auth, curation, desk, metrics, retention, review
+from bot import analytics, api, auth, curation, desk, hardening, metrics, retention, review
 from bot.channels import telegram_webhook, widget
 from bot.channels.base import Channels, LiveTopic, StoredOnly
 from bot.errors import ApiError
@@ -103,7 +103,11 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         + analytics.routes
         + metrics.routes
         + [static],
-        middleware=[session],
+        middleware=[
+            Middleware(hardening.SecurityHeaders),
+            Middleware(hardening.BodyLimit, limit=settings.max_body_bytes),
+            session,
+        ],
         lifespan=lifespan,
         exception_handlers={
             auth.LoginRequired: auth.login_redirect,

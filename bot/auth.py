@@ -1,6 +1,7 @@
 """Staff accounts and access: argon2id passwords, a signed session cookie (HttpOnly, SameSite
-strict), a CSRF token on every form and state-changing call, and a role check on every staff
-page, API and socket.
+strict) naming a session the server keeps (signing out ends it), a CSRF token on every form and
+state-changing call, a role check on every staff page, API and socket, and a lock-out after
+repeated wrong passwords for an account or from an address.
 
 Roles: agent (the handoff desk), curator (knowledge-base articles), reviewer (transcripts and
 analytics), admin (everything). Accounts are made on the command line: `touchpoint users add`.
@@ -9,12 +10,12 @@ analytics), admin (everything). Accounts are made on the command line: `touchpoi
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from bot.errors import Forbidden, Unauthorized
+from bot.store import utcnow
 
 ROLES = ("agent", "curator", "reviewer", "admin")
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
@@ -34,6 +36,12 @@ MIN_PASSWORD = 10
 SESSION_COOKIE = "touchpoint_staff"
 SESSION_HOURS = 12
 CSRF_HEADER = "X-CSRF-Token"
+# Wrong passwords in a row (forgotten after an hour without one) before a lock-out, per account and
+# per address (an address may be an office behind one gateway); each further one doubles the lock.
+LOCK_AFTER = {"user": 5, "address": 20}
+FIRST_LOCK = timedelta(minutes=1)
+LONGEST_LOCK = timedelta(hours=1)
+FORGET_FAILURES = timedelta(hours=1)
 
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
 # Verified when the username is unknown, so a wrong name takes as long as a wrong password.
@@ -86,11 +94,6 @@ def secret_key(settings) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def password_stamp(password_hash: str) -> str:
-    """Kept in the session: a new password signs out every session made with the old one."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class Staff:
     id: int
@@ -103,14 +106,13 @@ class Staff:
 
 
 async def current_staff(connection: HTTPConnection) -> Staff | None:
-    """The signed-in, still active member of staff, or None."""
-    user_id = connection.session.get("user_id")
-    if not isinstance(user_id, int):
+    """The signed-in, still active member of staff, or None (signed out, disabled, the password
+    changed or the session older than SESSION_HOURS)."""
+    token = connection.session.get("session")
+    if not isinstance(token, str):
         return None
-    user = await connection.app.state.store.user(user_id)
-    if user is None or not user.active or connection.session.get("password") != password_stamp(user.password_hash):
-        return None  # removed, disabled, or the password changed since sign-in
-    return Staff(user.id, user.username, user.name, user.role)
+    user = await connection.app.state.store.staff_session_user(token, timedelta(hours=SESSION_HOURS))
+    return None if user is None else Staff(user.id, user.username, user.name, user.role)
 
 
 def csrf_token(connection: HTTPConnection) -> str:
@@ -188,16 +190,38 @@ async def login_page(request: Request) -> Response:
     )
 
 
+def _lock(kind: str) -> Callable[[int], timedelta | None]:
+    """How long `kind`'s key is locked after its n-th wrong password in a row, if at all."""
+
+    def lock(failures: int) -> timedelta | None:
+        beyond = failures - LOCK_AFTER[kind]
+        return None if beyond < 0 else min(FIRST_LOCK * 2**beyond, LONGEST_LOCK)
+
+    return lock
+
+
 async def login(request: Request) -> Response:
     form = await request.form()
     await check_csrf(request, form)
+    store = request.app.state.store
     username, password = str(form.get("username", "")).strip().lower(), str(form.get("password", ""))
-    user = await request.app.state.store.user_by_name(username)
+    keys = {"user": f"user:{username}", "address": f"address:{request.client.host if request.client else ''}"}
+    context = {"csrf": csrf_token(request), "next": _safe_next(form.get("next"))}
+    if (until := await store.sign_in_locked_until(list(keys.values()))) is not None:
+        wait = max(1, int((until - utcnow()).total_seconds()))
+        response = templates.TemplateResponse(
+            request, "login.html", context | {"locked_minutes": -(-wait // 60)}, status_code=429
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = await store.user_by_name(username)
     if not verify_password(user.password_hash if user else None, password) or not user.active:
-        context = {"csrf": csrf_token(request), "next": _safe_next(form.get("next")), "error": True}
-        return templates.TemplateResponse(request, "login.html", context, status_code=401)
+        for kind, key in keys.items():
+            await store.record_sign_in_failure(key, _lock(kind), FORGET_FAILURES)
+        return templates.TemplateResponse(request, "login.html", context | {"error": True}, status_code=401)
+    await store.clear_sign_in_failures(list(keys.values()))
     request.session.clear()  # a fresh session on sign-in: no fixation
-    request.session.update({"user_id": user.id, "password": password_stamp(user.password_hash)})
+    request.session["session"] = await store.start_staff_session(user.id)
     csrf_token(request)
     return RedirectResponse(_safe_next(form.get("next")) or LANDING.get(user.role, "/console"), status_code=303)
 
@@ -205,6 +229,8 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     await check_csrf(request, form)
+    if isinstance(token := request.session.get("session"), str):
+        await request.app.state.store.end_staff_session(token)  # a copy of the cookie is worth nothing now
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

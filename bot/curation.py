@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api import json_object
 from bot.auth import csrf_token, requires, templates
 from bot.errors import ApiError, Conflict, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT
+from bot.params import json_object
 from bot.rasa_client import RasaUnavailable
 from bot.redaction import redact
 from bot.store import iso

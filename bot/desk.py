@@ -27,6 +27,7 @@ from bot.conversations import QUEUE_TIMEOUT_KIND, Event, IllegalTransition, Noth
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.hub import DESK
 from bot.messages import MAX_TEXT, checked_text
+from bot.params import json_object
 from bot.rasa_client import RasaUnavailable
 from bot.replies import message_json
 from bot.store import HandoffAlreadyClaimed, aware, iso
@@ -213,11 +214,7 @@ class Desk:
 
 
 async def _text(request: Request, field: str = "text") -> str:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("request body must be JSON") from None
-    value = body.get(field) if isinstance(body, dict) else None
+    value = (await json_object(request)).get(field)
     if not isinstance(value, str):
         raise InvalidRequest(f"'{field}' must be a string")
     try:
@@ -264,7 +261,7 @@ async def claim(request: Request) -> JSONResponse:
 async def say(request: Request) -> JSONResponse:
     """An agent's reply; `article_id` names the knowledge-base article it quotes, if any."""
     text = await _text(request)
-    article_id = (await request.json()).get("article_id")
+    article_id = (await json_object(request)).get("article_id")
     if article_id is not None and not (isinstance(article_id, str) and ID_PATTERN.match(article_id)):
         raise InvalidRequest("'article_id' must be an article's id")
     message = await _desk(request).say(request.path_params["conversation_id"], request.state.staff, text, article_id)

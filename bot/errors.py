@@ -35,3 +35,8 @@ class Unauthorized(ApiError):
 class Forbidden(ApiError):
     status = 403
     code = "forbidden"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "too_large"

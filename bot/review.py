@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from bot.api import json_object
 from bot.auth import csrf_token, requires, templates
 from bot.errors import Forbidden, InvalidRequest, NotFound
 from bot.exports import conversation_filter, csv_lines, jsonl_lines, summary_json, transcript_json
+from bot.params import json_object
 from bot.store import CHANNELS
 from bot.store.review import LABELS, OUTCOMES, RATINGS, InvalidLabel
 from bot.vocabulary import HANDOFF_REASONS

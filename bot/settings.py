@@ -49,6 +49,7 @@ class Settings:
     secure_cookies: bool = False  # set behind HTTPS: the session cookie is then never sent over http
     redact_at_rest: bool = False  # personal data is replaced before anything is stored (Rasa's tracker too)
     retention_days: int = 0  # conversations with nothing new for this many days are deleted; 0: kept
+    max_body_bytes: int = 1 << 20  # a larger request body is refused (413) before it is read whole
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -76,6 +77,8 @@ class Settings:
             problems.append(
                 f"{_variable('retention_days')} must be 0 (keep) or a number of days, not {self.retention_days}"
             )
+        if self.max_body_bytes < 1024:
+            problems.append(f"{_variable('max_body_bytes')} must be at least 1024 bytes, not {self.max_body_bytes}")
         if self.max_choices < 0:
             problems.append(f"{_variable('max_choices')} must be 0 or more, not {self.max_choices}")
         if self.not_helpful_limit < 1:
@@ -178,6 +181,7 @@ _VARIABLES = {
     "TOUCHPOINT_QUEUE_TIMEOUT": ("queue_timeout", float),
     "TOUCHPOINT_REDACT_AT_REST": ("redact_at_rest", _boolean),
     "TOUCHPOINT_RETENTION_DAYS": ("retention_days", int),
+    "TOUCHPOINT_MAX_BODY_BYTES": ("max_body_bytes", int),
 }
 
 

@@ -23,7 +23,7 @@ async def telegram_webhook(request: Request) -> JSONResponse:
         raise Unauthorized(f"missing or wrong {SECRET_HEADER} header")
     try:
         data = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON or not UTF-8, nested too deep, a number too long
         raise InvalidRequest("request body must be a JSON Telegram update") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise InvalidRequest("request body must be a Telegram update with an integer update_id")

@@ -8,7 +8,9 @@ conversation's state is changed by `bot.conversations` only, through a Tx.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +30,8 @@ from bot.store.models import (
     Handoff,
     Message,
     Note,
+    SignInFailure,
+    StaffSession,
     Ticket,
     User,
     aware,
@@ -461,12 +465,76 @@ class Store:
         return user
 
     async def set_password(self, username: str, password_hash: str) -> bool:
+        """A new password also ends every session the user has open."""
         async with self._sessions() as session, session.begin():
             user = await session.scalar(select(User).where(User.username == username))
             if user is None:
                 return False
             user.password_hash = password_hash
+            await session.execute(
+                update(StaffSession)
+                .where(StaffSession.user_id == user.id, StaffSession.ended_at.is_(None))
+                .values(ended_at=utcnow())
+            )
             return True
+
+    async def start_staff_session(self, user_id: int) -> str:
+        """A new session for the user; returns the token for the cookie (the database keeps its hash)."""
+        token = secrets.token_urlsafe(32)
+        async with self._sessions() as session, session.begin():
+            session.add(StaffSession(id=_token_hash(token), user_id=user_id))
+        return token
+
+    async def staff_session_user(self, token: str, max_age: timedelta) -> User | None:
+        """The active user whose session `token` names, if it has not ended nor outlived `max_age`."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(User)
+                .join(StaffSession, StaffSession.user_id == User.id)
+                .where(
+                    StaffSession.id == _token_hash(token),
+                    StaffSession.ended_at.is_(None),
+                    StaffSession.created_at > utcnow() - max_age,
+                    User.active.is_(True),
+                )
+            )
+
+    async def end_staff_session(self, token: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(StaffSession).where(StaffSession.id == _token_hash(token)).values(ended_at=utcnow())
+            )
+
+    async def sign_in_locked_until(self, keys: list[str]) -> datetime | None:
+        """The latest time until which any of `keys` is locked out, if it is still to come."""
+        async with self._sessions() as session:
+            until = await session.scalar(
+                select(func.max(SignInFailure.locked_until)).where(SignInFailure.key.in_(keys))
+            )
+        until = aware(until) if until is not None else None
+        return until if until is not None and until > utcnow() else None
+
+    async def record_sign_in_failure(
+        self, key: str, lock: Callable[[int], timedelta | None], forget: timedelta
+    ) -> None:
+        """Count a wrong password for `key` (failures older than `forget` are forgotten first) and lock
+        it for `lock(failures)`, when that gives a time."""
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            row = await session.get(SignInFailure, key, with_for_update=True)
+            if row is None:
+                row = SignInFailure(key=key, failures=0, last_at=now)
+                session.add(row)
+            elif aware(row.last_at) < now - forget:
+                row.failures = 0
+            row.failures += 1
+            row.last_at = now
+            if (duration := lock(row.failures)) is not None:
+                row.locked_until = now + duration
+
+    async def clear_sign_in_failures(self, keys: list[str]) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(SignInFailure).where(SignInFailure.key.in_(keys)))
 
     async def user_by_name(self, username: str) -> User | None:
         async with self._sessions() as session:
@@ -485,3 +553,7 @@ class Store:
             user = await session.get(User, user_id)
             if user is not None:
                 user.last_seen = utcnow()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -204,3 +204,29 @@ def test_a_database_of_the_previous_release_can_be_reviewed(url):
         await store.close()
 
     asyncio.run(check())
+
+
+def test_staff_of_the_previous_release_sign_in_after_the_upgrade(url):
+    """Release 81ec39e (revision 0007) kept sessions in the cookie alone: after the upgrade its
+    staff sign in again, get a session the server keeps, and signing out ends it."""
+    from datetime import timedelta
+
+    from alembic import command
+
+    from bot.auth import hash_password
+    from bot.store import migrate
+
+    async def check():
+        store = Store.from_url(url)
+        async with store.engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(migrate._config(sync), "0007"))
+        await store.add_user("rita", "Rita", "reviewer", hash_password("a password of rita"))
+        assert await store.upgrade() == ("0007", head())
+        rita = await store.user_by_name("rita")
+        token = await store.start_staff_session(rita.id)
+        assert (await store.staff_session_user(token, timedelta(hours=12))).username == "rita"
+        await store.end_staff_session(token)
+        assert await store.staff_session_user(token, timedelta(hours=12)) is None
+        await store.close()
+
+    asyncio.run(check())
