@@ -70,6 +70,7 @@ async def post_message(request: Request) -> JSONResponse:
     existing = await store.get_conversation(conversation_id)
     if existing is not None and existing.token_hash and not _holds_token(request, existing):
         raise Forbidden(f"send this conversation's token as '{TOKEN_HEADER}' (it came with its first reply)")
+    request.app.state.limits.check(f"api:{conversation_id}", request.client.host if request.client else None)
     try:
         reply = await request.app.state.gateway.handle(conversation_id, text, channel, user_name=user_name)
     except WrongChannel as exc:

@@ -21,6 +21,7 @@ from bot.channels.base import Channels, LiveTopic, StoredOnly
 from bot.errors import ApiError
 from bot.gateway import Gateway
 from bot.hub import Hub
+from bot.limits import Limits, RateLimited
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store import Store
@@ -33,7 +34,10 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return _error(exc.status, exc.code, exc.message)
+    response = _error(exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -61,6 +65,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         app.state.rasa = client
         app.state.gateway = Gateway(store, client, hub, channels)
         app.state.desk = desk.Desk(app)
+        app.state.limits = Limits.per_minute(settings.rate_conversation, settings.rate_address)
         app.state.telegram = None
         tasks = []
         if settings.queue_timeout:

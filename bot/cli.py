@@ -213,10 +213,19 @@ def ensure_demo_staff(settings: Settings) -> str | None:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.processes import Stack, StartupError
+    from bot.processes import Stack, StartupError, Supervisor
 
     # `kill` (SIGTERM) stops the stack as cleanly as Ctrl-C: the children run in their own sessions.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # The first signal interrupts; any further one is ignored, so that stopping is never cut short.
+    stopping = []
+
+    def interrupt(*_):
+        if not stopping:
+            stopping.append(True)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     if cmd_db(settings, argparse.Namespace(action="upgrade")):
         return 1
     print("Starting Rasa, the action server and the app (first start takes about a minute)...", flush=True)
@@ -226,6 +235,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # stopped while starting: `start` has stopped what it started
+        print("\nStopped.", flush=True)
+        return 0
     base = f"http://{settings.host}:{settings.app_port}"
     demo_password = ensure_demo_staff(settings)
     if demo_password:
@@ -256,16 +268,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         f"Press Ctrl-C to stop.",
         flush=True,
     )
+    supervisor = Supervisor(stack)
     try:
-        while all(p.running for p in stack.processes):
-            time.sleep(1)
-        crashed = [p.spec.name for p in stack.processes if not p.running]
-        print(f"error: {', '.join(crashed)} stopped; see {stack.run_dir / 'logs'}", file=sys.stderr)
-        return 1
+        while True:
+            for event in supervisor.check():
+                print(f"{time.strftime('%H:%M:%S')} {event}", file=sys.stderr, flush=True)
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        print("\nStopping...")
+        print("\nStopping...", flush=True)
         return 0
     finally:
+        stopping.append(True)
         stack.stop()
 
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,11 @@ class ManagedProcess:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """How it ended (negative: the signal that killed it); None while it runs or before it starts."""
+        return self._process.poll() if self._process else None
 
     def start(self) -> None:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,3 +261,47 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+
+class Supervisor:
+    """Keeps a started Stack's processes running: one that dies is started again after a back-off
+    (1 s, doubling up to 30 s; back to 1 s once it has run for a minute), while the others go on
+    serving. Meanwhile the app answers what arrives with the polite fallback and a handoff (Rasa or
+    the action server down), or, if the app itself is the one restarting, clients retry."""
+
+    FIRST_DELAY = 1.0
+    LONGEST_DELAY = 30.0
+    STEADY = 60.0  # seconds up after which a process counts as healthy again
+
+    def __init__(self, stack: Stack, clock: Callable[[], float] = time.monotonic):
+        self.stack = stack
+        self._clock = clock
+        self._delay = {p.spec.name: self.FIRST_DELAY for p in stack.processes}
+        self._started = {p.spec.name: clock() for p in stack.processes}
+        self._restart_at: dict[str, float] = {}
+        self.restarts = {p.spec.name: 0 for p in stack.processes}
+
+    def check(self) -> list[str]:
+        """One look at the processes; what happened, for the log."""
+        now, events = self._clock(), []
+        for process in self.stack.processes:
+            name = process.spec.name
+            if process.running:
+                if now - self._started[name] >= self.STEADY:
+                    self._delay[name] = self.FIRST_DELAY
+                continue
+            if name not in self._restart_at:
+                delay = self._delay[name]
+                self._restart_at[name] = now + delay
+                self._delay[name] = min(delay * 2, self.LONGEST_DELAY)
+                events.append(
+                    f"{name} exited (code {process.exit_code}); starting it again in {delay:g} s, "
+                    f"see {process.spec.log_path}"
+                )
+            elif now >= self._restart_at[name]:
+                del self._restart_at[name]
+                process.start()
+                self._started[name] = now
+                self.restarts[name] += 1
+                events.append(f"{name} started again (pid {process.pid}, restart {self.restarts[name]})")
+        return events

@@ -50,6 +50,10 @@ class Settings:
     redact_at_rest: bool = False  # personal data is replaced before anything is stored (Rasa's tracker too)
     retention_days: int = 0  # conversations with nothing new for this many days are deleted; 0: kept
     max_body_bytes: int = 1 << 20  # a larger request body is refused (413) before it is read whole
+    # Messages a minute (after a burst of as many as a third of them at once) per conversation or
+    # widget connection, and per address; 0: no limit.
+    rate_conversation: float = 60.0
+    rate_address: float = 600.0
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -77,6 +81,11 @@ class Settings:
             problems.append(
                 f"{_variable('retention_days')} must be 0 (keep) or a number of days, not {self.retention_days}"
             )
+        for name in ("rate_conversation", "rate_address"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                problems.append(
+                    f"{_variable(name)} must be 0 (no limit) or messages a minute, not {getattr(self, name)}"
+                )
         if self.max_body_bytes < 1024:
             problems.append(f"{_variable('max_body_bytes')} must be at least 1024 bytes, not {self.max_body_bytes}")
         if self.max_choices < 0:
@@ -182,6 +191,8 @@ _VARIABLES = {
     "TOUCHPOINT_REDACT_AT_REST": ("redact_at_rest", _boolean),
     "TOUCHPOINT_RETENTION_DAYS": ("retention_days", int),
     "TOUCHPOINT_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "TOUCHPOINT_RATE_CONVERSATION": ("rate_conversation", float),
+    "TOUCHPOINT_RATE_ADDRESS": ("rate_address", float),
 }
 
 

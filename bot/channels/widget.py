@@ -13,7 +13,7 @@ and receives:
     {"type": "session", "session", "language", "status", "messages": [the stored history]}
     {"type": "typing"}
     {"type": "reply", "id", "messages": [...], "handoff", "language"}
-    {"type": "error", "id", "message"}
+    {"type": "error", "id", "message"}  (and "retry_after", in seconds, when over the rate limit)
     {"type": "push", "messages": [...]}  (an agent's message or a notice, as it happens)
 Messages are handled one at a time, in the order they arrive; each client id is handled once. A
 message resent after a reconnect gets the reply the first sending got (waiting for it if it is
@@ -40,6 +40,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot import vocabulary
 from bot.hub import conversation_topic
+from bot.limits import RateLimited
 from bot.messages import MAX_TEXT, InvalidMessage, checked_text, typed_text
 from bot.replies import BotReply
 from bot.strings import widget_strings
@@ -125,6 +126,9 @@ class WidgetSession:
                 await self.dispatch(data)
             except (ProtocolError, InvalidMessage) as exc:
                 await self.send({"type": "error", "id": client_id, "message": str(exc)})
+            except RateLimited as exc:
+                frame = {"type": "error", "id": client_id, "message": exc.message, "retry_after": exc.retry_after}
+                await self.send(frame)
 
     async def send(self, frame: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -182,6 +186,8 @@ class WidgetSession:
     async def message(self, client_id: str, text: str, *, display: str | None) -> None:
         conversation_id = self.conversation_id
         text = checked_text(text)  # refused before anything is recorded
+        client = self.websocket.client
+        self.app.state.limits.check(f"widget:{id(self)}", client.host if client else None)
         store = self.app.state.store
         if not await store.claim_event(f"{conversation_id}:{client_id}"):
             replies = await self.app.state.gateway.turn(conversation_id, client_id)

@@ -156,6 +156,7 @@ def main() -> int:
             app_port=free_port(),
             rasa_url=f"http://127.0.0.1:{free_port()}",
             actions_url=f"http://127.0.0.1:{free_port()}",
+            rate_address=0,  # every simulated user comes from this one address
         )
         print(f"starting the stack (logs in {run_dir / 'logs'})...", flush=True)
         stack = Stack(settings, run_dir)

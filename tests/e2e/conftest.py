@@ -47,6 +47,7 @@ def stack(tmp_path_factory, telegram):
         telegram_token=TOKEN,
         telegram_api_url=telegram.base_url,
         api_token=API_TOKEN,
+        rate_address=0,  # every test's user comes from this one address (tests/bot/test_limits.py checks it)
     )
     stack = Stack(settings, run_dir)
     stack.settings = settings
