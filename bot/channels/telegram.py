@@ -75,6 +75,9 @@ def user_language(user: User | None) -> str | None:
     return "zh" if code.startswith("zh") else "en"
 
 
+REDELIVERY_WINDOW = timedelta(days=1)
+
+
 def conversation_id(chat_id: int) -> str:
     return f"{CHANNEL}:{chat_id}"
 
@@ -279,7 +282,9 @@ class TelegramChannel:
         """Handle one update once. Raises (after forgetting the update, so that Telegram's
         redelivery is handled) when the gateway could not take the message."""
         key = f"{CHANNEL}:{self._bot_id}:{update.update_id}"
-        if not await self._store.claim_event(key):
+        # Telegram keeps an update for redelivery at most a day, and may start update_id again
+        # after a week without updates: a key older than that is a new update's.
+        if not await self._store.claim_event(key, forget_after=REDELIVERY_WINDOW):
             logger.info("Update %s was already handled; ignoring the redelivery", update.update_id)
             return
         chat = update.effective_chat

@@ -438,13 +438,23 @@ class Store:
 
     # --- inbound channel events -----------------------------------------------------------
 
-    async def claim_event(self, key: str) -> bool:
-        """Record an inbound event; False when it was recorded before (a redelivery)."""
+    async def claim_event(self, key: str, *, forget_after: timedelta | None = None) -> bool:
+        """Record an inbound event; False when it was recorded before (a redelivery). With
+        `forget_after`, an event recorded longer ago than that is another one that reuses its key
+        (the sender never redelivers so late), and is claimed anew."""
         try:
             async with self._sessions() as session, session.begin():
                 session.add(ChannelEvent(key=key))
         except IntegrityError:
-            return False
+            if forget_after is None:
+                return False
+            async with self._sessions() as session, session.begin():  # one instance wins the old key
+                renewed = await session.execute(
+                    update(ChannelEvent)
+                    .where(ChannelEvent.key == key, ChannelEvent.created_at < utcnow() - forget_after)
+                    .values(created_at=utcnow())
+                )
+            return renewed.rowcount == 1
         return True
 
     async def release_event(self, key: str) -> None:

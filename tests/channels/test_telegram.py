@@ -447,6 +447,29 @@ def test_webhook_answers_and_handles_a_redelivery_once(webhook, telegram, rasa):
     assert len(telegram.sent(CHAT)) == 1
 
 
+def test_an_update_id_telegram_numbers_again_after_a_long_silence_is_a_new_update(webhook, telegram, rasa):
+    """Telegram may start update_id again after a week without updates; a redelivery never comes
+    more than a day late, so an update whose number was last seen two days ago is handled."""
+    from datetime import timedelta
+
+    from sqlalchemy import update as sql_update
+
+    from bot.store import ChannelEvent, utcnow
+
+    first = telegram.text_update(CHAT, "How do I turn on roaming?")
+    assert post_update(webhook, first).json() == {"ok": True}
+
+    async def two_days_pass():
+        async with webhook.app.state.store.engine.begin() as connection:
+            await connection.execute(sql_update(ChannelEvent).values(created_at=utcnow() - timedelta(days=2)))
+
+    webhook.portal.call(two_days_pass)
+    again = telegram.text_update(CHAT, "What does roaming cost in Japan?") | {"update_id": first["update_id"]}
+    assert post_update(webhook, again).json() == {"ok": True}
+    assert post_update(webhook, again).json() == {"ok": True}  # and its redelivery is still handled once
+    assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?", "What does roaming cost in Japan?"]
+
+
 @pytest.mark.parametrize("body", ["not json", "[1]", '{"update_id": "x"}'])
 def test_webhook_refuses_a_body_that_is_no_update(webhook, body):
     response = webhook.post("/telegram/webhook", content=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
