@@ -76,6 +76,9 @@ def user_language(user: User | None) -> str | None:
 
 
 REDELIVERY_WINDOW = timedelta(days=1)
+# An update claimed this long ago and never done was abandoned by a process that died handling it
+# (a turn gives up on Rasa well before: TOUCHPOINT_RASA_TIMEOUT); its redelivery is handled.
+ABANDONED_AFTER = timedelta(minutes=2)
 
 
 def conversation_id(chat_id: int) -> str:
@@ -284,11 +287,12 @@ class TelegramChannel:
         key = f"{CHANNEL}:{self._bot_id}:{update.update_id}"
         # Telegram keeps an update for redelivery at most a day, and may start update_id again
         # after a week without updates: a key older than that is a new update's.
-        if not await self._store.claim_event(key, forget_after=REDELIVERY_WINDOW):
+        if not await self._store.claim_event(key, forget_after=REDELIVERY_WINDOW, abandoned_after=ABANDONED_AFTER):
             logger.info("Update %s was already handled; ignoring the redelivery", update.update_id)
             return
         chat = update.effective_chat
         if chat is None or chat.type != ChatType.PRIVATE:
+            await self._store.event_done(key)
             return  # a support bot talks one to one; group and channel posts are not for it
         try:
             async with self._typing(chat.id):
@@ -298,6 +302,7 @@ class TelegramChannel:
             raise
         if reply is not None:
             await self.send_reply(chat.id, reply)
+        await self._store.event_done(key)
 
     async def deliver(self, conversation: Conversation, messages: Sequence[StoredMessage]) -> None:
         """The Channel interface: stored messages (an agent's reply, a notice) to the user's chat."""

@@ -188,6 +188,8 @@ class ChannelEvent(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When its handling finished; None while it is handled, or if the process died meanwhile.
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class StoredArticle(Base):

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, make_url, select, update
+from sqlalchemy import and_, delete, func, make_url, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -438,24 +438,38 @@ class Store:
 
     # --- inbound channel events -----------------------------------------------------------
 
-    async def claim_event(self, key: str, *, forget_after: timedelta | None = None) -> bool:
+    async def claim_event(
+        self, key: str, *, forget_after: timedelta | None = None, abandoned_after: timedelta | None = None
+    ) -> bool:
         """Record an inbound event; False when it was recorded before (a redelivery). With
         `forget_after`, an event recorded longer ago than that is another one that reuses its key
-        (the sender never redelivers so late), and is claimed anew."""
+        (the sender never redelivers so late), and is claimed anew. With `abandoned_after`, an
+        event claimed longer ago than that and never marked done (`event_done`) was abandoned by a
+        process that died while handling it, and is claimed again. One claimant wins."""
         try:
             async with self._sessions() as session, session.begin():
                 session.add(ChannelEvent(key=key))
         except IntegrityError:
-            if forget_after is None:
+            stale = []
+            if forget_after is not None:
+                stale.append(ChannelEvent.created_at < utcnow() - forget_after)
+            if abandoned_after is not None:
+                stale.append(and_(ChannelEvent.done_at.is_(None), ChannelEvent.created_at < utcnow() - abandoned_after))
+            if not stale:
                 return False
-            async with self._sessions() as session, session.begin():  # one instance wins the old key
+            async with self._sessions() as session, session.begin():
                 renewed = await session.execute(
                     update(ChannelEvent)
-                    .where(ChannelEvent.key == key, ChannelEvent.created_at < utcnow() - forget_after)
-                    .values(created_at=utcnow())
+                    .where(ChannelEvent.key == key, or_(*stale))
+                    .values(created_at=utcnow(), done_at=None)
                 )
             return renewed.rowcount == 1
         return True
+
+    async def event_done(self, key: str) -> None:
+        """The event's handling finished: a redelivery is never handled again."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(ChannelEvent).where(ChannelEvent.key == key).values(done_at=utcnow()))
 
     async def release_event(self, key: str) -> None:
         """Forget an event whose handling failed, so that its redelivery is handled."""

@@ -470,6 +470,37 @@ def test_an_update_id_telegram_numbers_again_after_a_long_silence_is_a_new_updat
     assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?", "What does roaming cost in Japan?"]
 
 
+def test_an_update_claimed_by_a_process_that_died_is_handled_on_redelivery(webhook, telegram, rasa):
+    """An instance recorded the update and died before handling it: Telegram redelivers it, and
+    once the claim is older than a turn could take, it is handled, once."""
+    from datetime import timedelta
+
+    from sqlalchemy import update as sql_update
+
+    from bot.channels.telegram import ABANDONED_AFTER
+    from bot.store import ChannelEvent, utcnow
+
+    update = telegram.text_update(CHAT, "How do I turn on roaming?")
+    key = f"telegram:{webhook.app.state.settings.telegram_token.split(':')[0]}:{update['update_id']}"
+    store = webhook.app.state.store
+    assert webhook.portal.call(store.claim_event, key)  # the instance that died
+
+    async def age(by: timedelta):
+        async with store.engine.begin() as connection:
+            await connection.execute(sql_update(ChannelEvent).values(created_at=utcnow() - by))
+
+    post_update(webhook, update)  # redelivered while the claim may still be in hand: left to it
+    assert rasa.sent == []
+    webhook.portal.call(age, ABANDONED_AFTER + timedelta(seconds=1))
+    post_update(webhook, update)
+    post_update(webhook, update)
+    assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?"]
+    assert len(telegram.sent(CHAT)) == 1
+    webhook.portal.call(age, ABANDONED_AFTER * 2)  # handled to the end: never again within the day
+    post_update(webhook, update)
+    assert len(rasa.sent) == 1
+
+
 @pytest.mark.parametrize("body", ["not json", "[1]", '{"update_id": "x"}'])
 def test_webhook_refuses_a_body_that_is_no_update(webhook, body):
     response = webhook.post("/telegram/webhook", content=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})

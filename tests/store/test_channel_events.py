@@ -35,3 +35,29 @@ def test_a_key_is_claimed_once_and_again_only_after_its_window(url):
         await store.close()
 
     asyncio.run(check())
+
+
+def test_a_claim_never_marked_done_is_taken_over_after_it_is_abandoned(url):
+    async def check():
+        store = Store.from_url(url)
+        await store.upgrade()
+        abandoned = timedelta(minutes=2)
+
+        async def age(key: str, by: timedelta):
+            async with store.engine.begin() as connection:
+                await connection.execute(
+                    update(ChannelEvent).where(ChannelEvent.key == key).values(created_at=utcnow() - by)
+                )
+
+        assert await store.claim_event("dead", abandoned_after=abandoned)  # its process died
+        assert not await store.claim_event("dead", abandoned_after=abandoned)  # maybe still in hand
+        await age("dead", timedelta(minutes=3))
+        claims = await asyncio.gather(*(store.claim_event("dead", abandoned_after=abandoned) for _ in range(4)))
+        assert sorted(claims) == [False] * 3 + [True]
+        assert await store.claim_event("finished", abandoned_after=abandoned)
+        await store.event_done("finished")
+        await age("finished", timedelta(minutes=3))
+        assert not await store.claim_event("finished", abandoned_after=abandoned)  # done: a redelivery
+        await store.close()
+
+    asyncio.run(check())

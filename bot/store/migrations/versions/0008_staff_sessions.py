@@ -1,5 +1,6 @@
-"""Staff sessions kept on the server (sign-out ends them: a copied cookie stops working) and wrong
-passwords counted per account and per address for the sign-in lock-out.
+"""Staff sessions kept on the server (sign-out ends them: a copied cookie stops working), wrong
+passwords counted per account and per address for the sign-in lock-out, and when an inbound
+channel event's handling finished (one claimed by a process that died is handled again).
 
 Revision ID: 0008
 """
@@ -16,6 +17,8 @@ TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("channel_events") as table:
+        table.add_column(sa.Column("done_at", TIME, nullable=True))
     op.create_table(
         "staff_sessions",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -33,5 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("channel_events") as table:
+        table.drop_column("done_at")
     op.drop_table("sign_in_failures")
     op.drop_table("staff_sessions")
