@@ -200,10 +200,8 @@ def gather(
                 asked[language].append((_top_features(hits), right, "answerable" if answerable else "unanswerable"))
     full = HybridSearcher(index, encoders, analyzer)
     for language in languages:
-        questions = off_topic_questions()[language]
-        encoder = encoders.get(language) if language in index.vectors else None
-        vectors = encoder.encode(list(questions)) if encoder is not None else [None] * len(questions)
-        for question, vector in zip(questions, vectors, strict=True):
+        questions = list(off_topic_questions()[language])
+        for question, vector in zip(questions, _vectors(index, encoders, language, questions), strict=True):
             asked[language].append(
                 (_top_features(full.search(question, language, k=2, vector=vector)), False, "off_topic")
             )
@@ -262,14 +260,12 @@ def answers(found: Article, asked: Article, question: str) -> bool:
 
 def _vectors(index: KnowledgeIndex, encoders: Mapping[str, Encoder], language: str, texts: list[str]) -> list:
     """The questions' embeddings: the index's own where it embedded the text, else encoded now."""
+    from knowledge_base.index import _encode
+
     encoder = encoders.get(language) if language in index.vectors else None
     if encoder is None:
         return [None] * len(texts)
-    known = index.embedded(language)
-    missing = [t for t in dict.fromkeys(texts) if t not in known]
-    if missing:
-        known |= dict(zip(missing, encoder.encode(missing), strict=True))
-    return [known[t] for t in texts]
+    return list(_encode(encoder, texts, index.embedded(language)))
 
 
 def _top_features(hits: list[Hit]) -> np.ndarray:
