@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -20,11 +21,14 @@ from starlette.routing import Route
 from bot.auth import current_staff, require_bearer
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.messages import MAX_TEXT, InvalidMessage, WrongChannel
+from bot.openapi import openapi_json
 from bot.params import json_object
 from bot.replies import message_json
+from bot.store import iso
 
 MAX_ID = 128
 TOKEN_HEADER = "X-Conversation-Token"
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHANNELS = ("api", "cli")
 # Conversation ids the other channels make; the API may neither create nor write to them.
 RESERVED_PREFIXES = ("telegram:", "web:")
@@ -70,9 +74,14 @@ async def post_message(request: Request) -> JSONResponse:
     existing = await store.get_conversation(conversation_id)
     if existing is not None and existing.token_hash and not _holds_token(request, existing):
         raise Forbidden(f"send this conversation's token as '{TOKEN_HEADER}' (it came with its first reply)")
-    request.app.state.limits.check(f"api:{conversation_id}", request.client.host if request.client else None)
+    message_id = body.get("message_id")
+    if message_id is not None and (not isinstance(message_id, str) or not MESSAGE_ID.fullmatch(message_id)):
+        raise InvalidRequest("'message_id' must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    await request.app.state.limits.check(f"api:{conversation_id}", request.client.host if request.client else None)
     try:
-        reply = await request.app.state.gateway.handle(conversation_id, text, channel, user_name=user_name)
+        reply = await request.app.state.gateway.handle(
+            conversation_id, text, channel, user_name=user_name, client_id=message_id
+        )
     except WrongChannel as exc:
         raise Conflict(str(exc)) from None
     except InvalidMessage as exc:
@@ -118,7 +127,7 @@ async def get_conversation(request: Request) -> JSONResponse:
             "language": conversation.language,
             "state": conversation.state,
             "handoff": {"reason": current.handoff.reason} if current else None,
-            "created_at": conversation.created_at.isoformat(),
+            "created_at": iso(conversation.created_at),
             "messages": [message_json(m) for m in messages],
             "feedback": [{"article_id": f.article_id, "helpful": f.helpful} for f in feedback],
         }
@@ -126,21 +135,13 @@ async def get_conversation(request: Request) -> JSONResponse:
 
 
 async def healthz(request: Request) -> JSONResponse:
-    checks: dict[str, dict[str, Any]] = {}
-    try:
-        await request.app.state.store.ping()
-        checks["database"] = {"ok": True}
-    except Exception as exc:  # any driver error means the database is not usable
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
-    checks.update(await request.app.state.rasa.health())
-    healthy = all(check["ok"] for check in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks}, status_code=200 if healthy else 503
-    )
+    report = await request.app.state.health.report()
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
 
 routes = [
     Route("/api/messages", post_message, methods=["POST"]),
     Route("/api/conversations/{conversation_id:path}", get_conversation, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/api/openapi.json", openapi_json, methods=["GET"]),
 ]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -20,8 +21,10 @@ from bot.channels import telegram_webhook, widget
 from bot.channels.base import Channels, LiveTopic, StoredOnly
 from bot.errors import ApiError
 from bot.gateway import Gateway
-from bot.hub import Hub
+from bot.health import Health
+from bot.hub import Hub, RedisHub
 from bot.limits import Limits, RateLimited
+from bot.locks import SharedKeyedLock
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store import Store
@@ -58,14 +61,17 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
         store = Store.from_url(settings.database_url, redact_at_rest=settings.redact_at_rest)
         await store.upgrade()  # a no-op at the newest revision; `touchpoint db upgrade` does the same
         client = rasa or RasaClient(settings.rasa_url, settings.actions_url, timeout=settings.rasa_timeout)
-        hub = Hub()
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        hub = RedisHub(redis) if redis else Hub()
+        await hub.start()
         channels = Channels(StoredOnly("api"), StoredOnly("cli"), LiveTopic(widget.CHANNEL, hub))
         app.state.settings = settings
         app.state.store = store
         app.state.rasa = client
-        app.state.gateway = Gateway(store, client, hub, channels)
+        app.state.gateway = Gateway(store, client, hub, channels, locks=SharedKeyedLock(redis) if redis else None)
         app.state.desk = desk.Desk(app)
-        app.state.limits = Limits.per_minute(settings.rate_conversation, settings.rate_address)
+        app.state.health = Health(store, client, settings.processes_file)
+        app.state.limits = Limits.per_minute(settings.rate_conversation, settings.rate_address, redis)
         app.state.telegram = None
         tasks = []
         if settings.queue_timeout:
@@ -76,7 +82,7 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
             if settings.telegram_token:
                 from bot.channels.telegram import TelegramChannel
 
-                app.state.telegram = TelegramChannel(settings, app.state.gateway, store)
+                app.state.telegram = TelegramChannel(settings, app.state.gateway, store, app.state.limits)
                 channels.register(app.state.telegram)
                 await app.state.telegram.start()
             yield
@@ -85,6 +91,9 @@ def create_app(settings: Settings, rasa: RasaClient | None = None) -> Starlette:
                 task.cancel()
             if app.state.telegram:
                 await app.state.telegram.stop()
+            await hub.close()
+            if redis:
+                await redis.aclose()
             await client.close()
             await store.close()
 

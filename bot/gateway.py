@@ -38,6 +38,7 @@ class Gateway:
         channels: Channels | None = None,
         conversations: Conversations | None = None,
         metrics: AppMetrics | None = None,
+        locks: KeyedLock | None = None,
     ):
         self._store = store
         self._rasa = rasa
@@ -45,8 +46,9 @@ class Gateway:
         self.hub = hub or Hub()
         self.channels = channels or Channels()
         self.conversations = conversations or Conversations()
-        # One message at a time per conversation keeps the transcript and Rasa's tracker in order.
-        self._locks = KeyedLock()
+        # One message at a time per conversation keeps the transcript and Rasa's tracker in order
+        # (across app instances with a SharedKeyedLock).
+        self._locks = KeyedLock() if locks is None else locks  # (an idle lock has len() 0)
 
     async def handle(
         self,
@@ -64,9 +66,13 @@ class Gateway:
 
         `language` is what the channel knows of the user's language (Telegram's language_code,
         the widget's setting): it decides for a new conversation when the text does not.
-        `display` is what the user saw for a button payload; `client_id` is the channel's id for
-        the message; `user_name` the name the channel knows the user by. Raises InvalidMessage
-        for an empty or over-long message, WrongChannel for another channel's conversation.
+        `display` is what the user saw for a button payload; `user_name` the name the channel
+        knows the user by. `client_id` is the channel's id for the message: a message sent again
+        with the same id (after a lost connection, to whichever app instance) is not stored
+        again; it gets the replies the first sending got (`replayed`), waiting while that is
+        still being handled, or, if the instance handling it died before the answer was stored,
+        the answer now. Raises InvalidMessage for an empty or over-long message, WrongChannel
+        for another channel's conversation.
         """
         started = time.perf_counter()
         text = checked_text(text)
@@ -74,6 +80,8 @@ class Gateway:
             user_name = None
         data = {key: value for key, value in (("display", display), ("client_id", client_id)) if value is not None}
         async with self._locks.hold(conversation_id):
+            if client_id is not None and (earlier := await self._earlier(conversation_id, client_id)):
+                return await self._again(conversation_id, *earlier, channel, started)
             async with self._store.transaction() as tx:
                 conversation = await self._open(tx, conversation_id, channel, language, text, user_name)
                 data["language"] = conversation.language  # as it was then: analytics count by it
@@ -90,28 +98,67 @@ class Gateway:
                 reply = await self._reply(conversation, [], events, handoff)
                 self.metrics.turn(channel, started, None)
                 return reply
+            return await self._answer(conversation, text, channel, started)
 
-            result = await self._ask_assistant(conversation, text)
-            async with self._store.transaction() as tx:
-                conversation = await tx.conversation(conversation_id)
-                reason = result.handoff["reason"] if result.handoff else None
-                started_handoff = reason if conversation.state == State.BOT else None  # else one is open
-                candidates = []
-                if reason:  # articles to read while a person comes go with the notice that says when
-                    candidates = [choice for m in result.messages for choice in m.choices]
-                    for message in result.messages:
-                        message.choices = []
-                rows = []
-                if not (reason and conversation.state == State.WAITING):  # in the queue already: one notice
-                    rows = [self._bot_row(conversation, m) for m in result.messages]
-                    tx.add_messages(conversation, rows)
-                for feedback in result.feedback:
-                    tx.add_feedback(conversation_id, str(feedback["article_id"]), bool(feedback["helpful"]))
-                events = await self.conversations.bot_replied(tx, conversation, reason, candidates)
-                handoff = {"reason": reason} if reason else await self._handoff(tx, conversation)
-            reply = await self._reply(conversation, rows, events, handoff)
-            self.metrics.turn(channel, started, result, started_handoff)
-            return reply
+    async def _answer(self, conversation: Conversation, text: str, channel: str, started: float) -> BotReply:
+        """The assistant's answer to the stored user message `text`, stored; the conversation's lock is held."""
+        result = await self._ask_assistant(conversation, text)
+        async with self._store.transaction() as tx:
+            conversation = await tx.conversation(conversation.id)
+            reason = result.handoff["reason"] if result.handoff else None
+            started_handoff = reason if conversation.state == State.BOT else None  # else one is open
+            candidates = []
+            if reason:  # articles to read while a person comes go with the notice that says when
+                candidates = [choice for m in result.messages for choice in m.choices]
+                for message in result.messages:
+                    message.choices = []
+            rows = []
+            if not (reason and conversation.state == State.WAITING):  # in the queue already: one notice
+                rows = [self._bot_row(conversation, m) for m in result.messages]
+                tx.add_messages(conversation, rows)
+            for feedback in result.feedback:
+                tx.add_feedback(conversation.id, str(feedback["article_id"]), bool(feedback["helpful"]))
+            events = await self.conversations.bot_replied(tx, conversation, reason, candidates)
+            handoff = {"reason": reason} if reason else await self._handoff(tx, conversation)
+        reply = await self._reply(conversation, rows, events, handoff)
+        self.metrics.turn(channel, started, result, started_handoff)
+        return reply
+
+    async def _earlier(self, conversation_id: str, client_id: str) -> tuple[Message, list[Message], bool] | None:
+        """The user message stored with `client_id`, what followed it up to the next user message,
+        and whether it is the conversation's last message."""
+        messages = await self._store.messages(conversation_id)
+        asked = next(
+            (i for i, m in enumerate(messages) if m.role == "user" and (m.data or {}).get("client_id") == client_id),
+            None,
+        )
+        if asked is None:
+            return None
+        replies = []
+        for message in messages[asked + 1 :]:
+            if message.role == "user":
+                break
+            replies.append(message)
+        return messages[asked], replies, asked == len(messages) - 1
+
+    async def _again(
+        self, conversation_id: str, asked: Message, replies: list[Message], last: bool, channel: str, started: float
+    ) -> BotReply:
+        """A message sent again: the replies it got; none and the bot has the conversation, so
+        whoever handled it died before storing the answer: the answer now."""
+        async with self._store.transaction() as tx:
+            conversation = await tx.conversation(conversation_id)
+            handoff = await self._handoff(tx, conversation)
+        if last and conversation.state == State.BOT:
+            logger.warning("Answering %s again: its first handling stopped before the answer was stored", asked.id)
+            return await self._answer(conversation, asked.text, channel, started)
+        return BotReply(
+            [bot_message(row) for row in replies],
+            handoff=handoff,
+            language=conversation.language,
+            state=conversation.state,
+            replayed=True,
+        )
 
     async def say(self, conversation_id: str, channel: str, user_text: str, key: str, language: str) -> BotReply:
         """Answer from the catalogue (a channel's help, an unsupported attachment), storing both
@@ -148,11 +195,11 @@ class Gateway:
             if isinstance(event, Told):
                 if deliver:
                     await self.channels.deliver(conversation, event.messages)
-                self.hub.publish(DESK, {"type": "message", "conversation_id": conversation.id})
+                await self.hub.publish(DESK, {"type": "message", "conversation_id": conversation.id})
             elif isinstance(event, QueueChanged):
-                self.hub.publish(DESK, {"type": "queue"})
+                await self.hub.publish(DESK, {"type": "queue"})
             elif isinstance(event, DeskNotified):
-                self.hub.publish(DESK, {"type": "message", "conversation_id": event.conversation_id})
+                await self.hub.publish(DESK, {"type": "message", "conversation_id": event.conversation_id})
             elif isinstance(event, RasaPaused) and not await self._rasa.set_paused(event.conversation_id, event.paused):
                 # The gateway routes by the conversation's state either way; Rasa's flag is a courtesy.
                 logger.warning("Could not tell Rasa to %s %s", "pause" if event.paused else "resume", conversation.id)
@@ -161,20 +208,6 @@ class Gateway:
         """The stored conversation, once any message in flight has its reply."""
         async with self._locks.hold(conversation_id):
             return [message_json(m) for m in await self._store.messages(conversation_id)]
-
-    async def turn(self, conversation_id: str, client_id: str) -> list[dict[str, Any]] | None:
-        """The replies to the user message a channel sent with `client_id` (waiting for them if
-        it is still being handled); None if no such message has replies."""
-        messages = await self.history(conversation_id)
-        asked = next((i for i, m in enumerate(messages) if m["role"] == "user" and m["client_id"] == client_id), None)
-        if asked is None:
-            return None
-        replies = []
-        for message in messages[asked + 1 :]:
-            if message["role"] == "user":
-                break
-            replies.append(message)
-        return replies or None
 
     # --- the turn's parts ------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +19,15 @@ class RasaClient:
         self._actions_url = actions_url.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self._timeout = timeout
+        self.last_answered: float | None = None  # time.monotonic() of Rasa's last reply with messages
+
+    @property
+    def rasa_url(self) -> str:
+        return self._rasa_url
+
+    @property
+    def actions_url(self) -> str:
+        return self._actions_url
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -38,6 +48,8 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa request failed: {exc!r}") from exc
         if not isinstance(messages, list):
             raise RasaUnavailable(f"unexpected reply from Rasa: {messages!r}")
+        if messages:  # (none: an action failed)
+            self.last_answered = time.monotonic()
         return messages
 
     async def set_paused(self, conversation_id: str, paused: bool) -> bool:
@@ -92,15 +104,6 @@ class RasaClient:
         except httpx.HTTPError as exc:
             raise RasaUnavailable(f"the action server did not answer {path}: {exc!r}") from exc
 
-    async def health(self) -> dict[str, dict[str, Any]]:
-        return {
-            "rasa": await self._check(f"{self._rasa_url}/"),
-            "actions": await self._check(f"{self._actions_url}/health"),
-        }
-
-    async def _check(self, url: str) -> dict[str, Any]:
-        try:
-            response = await self._http.get(url, timeout=3.0)
-        except httpx.HTTPError as exc:
-            return {"ok": False, "url": url, "error": type(exc).__name__}
-        return {"ok": response.status_code == 200, "url": url, "status": response.status_code}
+    async def get(self, url: str, timeout: float) -> httpx.Response:
+        """GET one of Rasa's or the action server's URLs (health probes); raises httpx's errors."""
+        return await self._http.get(url, timeout=timeout)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.store import Message
+from bot.store.models import iso
 
 
 @dataclass
@@ -49,14 +50,18 @@ class BotReply:
     feedback: list[dict[str, Any]] = field(default_factory=list)
     language: str = "en"  # the conversation's language after this turn
     state: str = "bot"  # the conversation's state after this turn (bot.conversations.State)
+    replayed: bool = False  # the replies to a message sent before (the same client id), not a new turn
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        answer = {
             "messages": [m.as_json() for m in self.messages],
             "handoff": self.handoff,
             "language": self.language,
             "state": self.state,
         }
+        if self.replayed:
+            answer["replayed"] = True
+        return answer
 
 
 def parse_rasa_output(raw: list[dict[str, Any]]) -> BotReply:
@@ -123,5 +128,5 @@ def message_json(message: Message) -> dict[str, Any]:
         "choices": data.get("choices") or [],
         "handoff": data.get("handoff"),
         "agent": data.get("agent"),
-        "created_at": message.created_at.isoformat(),
+        "created_at": iso(message.created_at),
     }

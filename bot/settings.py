@@ -50,10 +50,17 @@ class Settings:
     redact_at_rest: bool = False  # personal data is replaced before anything is stored (Rasa's tracker too)
     retention_days: int = 0  # conversations with nothing new for this many days are deleted; 0: kept
     max_body_bytes: int = 1 << 20  # a larger request body is refused (413) before it is read whole
-    # Messages a minute (after a burst of as many as a third of them at once) per conversation or
-    # widget connection, and per address; 0: no limit.
+    # Messages a minute (after a burst of as many as a third of them at once) per conversation (an
+    # API client's, a widget's, a Telegram chat) and per address; 0: no limit.
     rate_conversation: float = 60.0
     rate_address: float = 600.0
+    # Set with several app instances: live events, conversation turns and rate limits are shared
+    # through this Redis (redis://host:port/db); unset, each instance keeps them in its memory.
+    redis_url: str = ""
+    # Set with several Rasa servers: their shared tracker store (postgresql://user@host:port/db), so
+    # that each sees every dialogue and a restarted one forgets nothing; unset, each keeps its own in memory.
+    rasa_tracker_url: str = ""
+    processes_file: Path | None = None  # set by `touchpoint run` for its app: its processes, for /healthz
 
     def __post_init__(self) -> None:
         self._check_ranges()
@@ -104,6 +111,12 @@ class Settings:
                     f"{_variable('telegram_webhook_secret')} must be set with a webhook URL: "
                     "1 to 256 characters of A-Z, a-z, 0-9, _ and -"
                 )
+        if self.redis_url and not re.fullmatch(r"rediss?://\S+", self.redis_url):
+            problems.append(f"{_variable('redis_url')} must be a URL like redis://127.0.0.1:6379/0")
+        if self.rasa_tracker_url and not re.fullmatch(r"postgres(ql)?://\S+", self.rasa_tracker_url):
+            problems.append(
+                f"{_variable('rasa_tracker_url')} must be a URL like postgresql://postgres@127.0.0.1:5432/rasa"
+            )
         if self.secret_key and len(self.secret_key) < 32:
             problems.append(f"{_variable('secret_key')} must be at least 32 characters")
         for name in ("api_token", "metrics_token"):
@@ -140,7 +153,7 @@ class Settings:
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(value)
-            if value != "":
+            if value not in ("", None):
                 environment[variable] = str(value)
         return environment
 
@@ -193,6 +206,9 @@ _VARIABLES = {
     "TOUCHPOINT_MAX_BODY_BYTES": ("max_body_bytes", int),
     "TOUCHPOINT_RATE_CONVERSATION": ("rate_conversation", float),
     "TOUCHPOINT_RATE_ADDRESS": ("rate_address", float),
+    "TOUCHPOINT_REDIS_URL": ("redis_url", str),
+    "TOUCHPOINT_RASA_TRACKER_URL": ("rasa_tracker_url", str),
+    "TOUCHPOINT_PROCESSES_FILE": ("processes_file", Path),
 }
 
 

@@ -25,3 +25,14 @@ def browser():
         browser = launch_chromium(playwright)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private Redis server (tests/redis_server.py), stopped at the end."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

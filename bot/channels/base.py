@@ -41,7 +41,7 @@ class LiveTopic:
 
     async def deliver(self, conversation: Conversation, messages: Sequence[Message]) -> None:
         frame = {"type": "push", "messages": [message_json(m) for m in messages], "state": conversation.state}
-        self._hub.publish(conversation_topic(conversation.id), frame)
+        await self._hub.publish(conversation_topic(conversation.id), frame)
 
 
 class Channels:

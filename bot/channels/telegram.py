@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,7 @@ from telegram.request import HTTPXRequest  # noqa: E402
 
 from bot.channels.formatting import split_text, to_telegram_html  # noqa: E402
 from bot.gateway import Gateway  # noqa: E402
+from bot.limits import Limits, RateLimited  # noqa: E402
 from bot.locks import KeyedLock  # noqa: E402
 from bot.messages import InvalidMessage, clean_text, typed_text  # noqa: E402
 from bot.replies import BotMessage, BotReply, bot_message  # noqa: E402
@@ -201,12 +203,14 @@ class ChatOrderedUpdates(BaseUpdateProcessor):
 class TelegramChannel:
     name = CHANNEL
 
-    def __init__(self, settings: Settings, gateway: Gateway, store: Store):
+    def __init__(self, settings: Settings, gateway: Gateway, store: Store, limits: Limits | None = None):
         if not settings.telegram_token:
             raise ValueError("TelegramChannel needs TELEGRAM_TOKEN")
         self._settings = settings
         self._gateway = gateway
         self._store = store
+        self._limits = limits or Limits.per_minute(settings.rate_conversation, 0)
+        self._refused_until: dict[int, float] = {}  # chat -> when it may be told again that it is over its rate
         self._bot_id = settings.telegram_token.split(":", 1)[0]
         self.webhook = bool(settings.telegram_webhook_url)
         self._webhook_chats = KeyedLock()  # webhook calls bypass PTB's update processor
@@ -295,6 +299,12 @@ class TelegramChannel:
             await self._store.event_done(key)
             return  # a support bot talks one to one; group and channel posts are not for it
         try:
+            await self._limits.check(conversation_id(chat.id), None)
+        except RateLimited as exc:
+            await self._refuse(chat.id, update, exc)
+            await self._store.event_done(key)
+            return
+        try:
             async with self._typing(chat.id):
                 reply = await self._route(update)
         except Exception:
@@ -303,6 +313,21 @@ class TelegramChannel:
         if reply is not None:
             await self.send_reply(chat.id, reply)
         await self._store.event_done(key)
+
+    async def _refuse(self, chat_id: int, update: Update, limited: RateLimited) -> None:
+        """A chat over its rate: the update is dropped (nothing stored, nothing sent to Rasa), and
+        the user is told so once per wait, not once per message of a flood."""
+        logger.info("Update %s from chat %s refused: %s", update.update_id, chat_id, limited.message)
+        now = time.monotonic()
+        if self._refused_until.get(chat_id, 0) > now:
+            return
+        self._refused_until = {chat: until for chat, until in self._refused_until.items() if until > now}
+        self._refused_until[chat_id] = now + limited.retry_after
+        user = update.effective_user
+        language = (user_language(user) if user else None) or "en"
+        with contextlib.suppress(TelegramError):
+            notice = canned_reply("rate_limited", language, seconds=limited.retry_after)
+            await self._send(lambda: self.bot.send_message(chat_id, notice))
 
     async def deliver(self, conversation: Conversation, messages: Sequence[StoredMessage]) -> None:
         """The Channel interface: stored messages (an agent's reply, a notice) to the user's chat."""

@@ -187,23 +187,12 @@ class WidgetSession:
         conversation_id = self.conversation_id
         text = checked_text(text)  # refused before anything is recorded
         client = self.websocket.client
-        self.app.state.limits.check(f"widget:{id(self)}", client.host if client else None)
-        store = self.app.state.store
-        if not await store.claim_event(f"{conversation_id}:{client_id}"):
-            replies = await self.app.state.gateway.turn(conversation_id, client_id)
-            if replies is None:
-                raise ProtocolError("this message could not be handled; please send it again")
-            handoff = replies[-1]["handoff"]
-            await self.send({"type": "reply", "id": client_id, "messages": replies, "handoff": handoff})
-            return
+        await self.app.state.limits.check(conversation_id, client.host if client else None)
         await self.send({"type": "typing"})
-        try:
-            reply = await self.app.state.gateway.handle(
-                conversation_id, text, CHANNEL, language=self.language, display=display, client_id=client_id
-            )
-        except BaseException:
-            await store.release_event(f"{conversation_id}:{client_id}")
-            raise
+        # A message sent again (a reconnect resends what got no reply) gets its first replies.
+        reply = await self.app.state.gateway.handle(
+            conversation_id, text, CHANNEL, language=self.language, display=display, client_id=client_id
+        )
         self.language = reply.language
         # If the tab has gone meanwhile, the reply is stored and comes back with the history.
         await self.send(reply_frame(client_id, reply))

@@ -321,3 +321,40 @@ def test_a_low_confidence_handoff_shows_its_candidates_under_the_notice_that_say
         '/choose_article{"article_id":"roaming-rates"}',
         "/back_to_bot",
     ]
+
+
+def test_a_message_sent_again_with_its_message_id_is_handled_once(client, rasa):
+    rasa.replies = [[ANSWER], [ANSWER]]
+    first = send(client, "How do I turn on roaming?", message_id="m-1")
+    again = send(client, "How do I turn on roaming?", message_id="m-1")
+    assert first.status_code == again.status_code == 200
+    assert "replayed" not in first.json() and again.json()["replayed"] is True
+    assert again.json()["messages"] == first.json()["messages"]
+    assert len(rasa.sent) == 1
+    stored = client.get("/api/conversations/c1").json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "bot"]
+    other = send(client, "How do I turn on roaming?", message_id="m-2")  # another id: another message
+    assert "replayed" not in other.json() and len(rasa.sent) == 2
+    assert send(client, "x", message_id="not ok!").status_code == 400
+
+
+def test_a_message_whose_handler_died_before_the_answer_is_answered_when_sent_again(client, rasa):
+    from bot.store import Message
+
+    rasa.replies = [[ANSWER], [ANSWER]]
+    send(client, "hello", message_id="m-0")  # the conversation, and its token
+
+    async def died_mid_turn():  # the user's message stored, then the instance died
+        store = client.app.state.store
+        async with store.transaction() as tx:
+            conversation = await tx.conversation("c1")
+            data = {"client_id": "m-1", "language": "en"}
+            tx.add_messages(conversation, [Message(role="user", channel="api", text="roaming?", data=data)])
+
+    client.portal.call(died_mid_turn)
+    again = send(client, "roaming?", message_id="m-1")
+    assert again.status_code == 200 and "replayed" not in again.json()
+    assert again.json()["messages"][0]["article_id"] == "roaming-activate"
+    assert [s["message"] for s in rasa.sent] == ["hello", "roaming?"]
+    stored = client.get("/api/conversations/c1").json()["messages"]
+    assert [m["role"] for m in stored] == ["user", "bot", "user", "bot"]  # the message once, now answered

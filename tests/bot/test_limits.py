@@ -3,6 +3,8 @@ Retry-After and the widget's error frame; over the limit nothing is stored or se
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -42,13 +44,18 @@ def test_no_limit_at_zero_and_old_keys_are_dropped():
 
 
 def test_the_address_limit_counts_every_conversation_from_it():
-    limits = Limits(Rate(60, 5), Rate(60, 3), Clock())
-    for n in range(3):
-        limits.check(f"api:c{n}", "10.0.0.1")
-    with pytest.raises(RateLimited) as refused:
-        limits.check("api:c9", "10.0.0.1")
-    assert refused.value.retry_after == 1 and refused.value.status == 429
-    limits.check("api:c9", "10.0.0.2")  # another address
+    clock = Clock()
+    limits = Limits(RateLimiter(Rate(60, 5), clock), RateLimiter(Rate(60, 3), clock))
+
+    async def main():
+        for n in range(3):
+            await limits.check(f"api:c{n}", "10.0.0.1")
+        with pytest.raises(RateLimited) as refused:
+            await limits.check("api:c9", "10.0.0.1")
+        assert refused.value.retry_after == 1 and refused.value.status == 429
+        await limits.check("api:c9", "10.0.0.2")  # another address
+
+    asyncio.run(main())
 
 
 @pytest.fixture

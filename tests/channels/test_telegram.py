@@ -542,3 +542,21 @@ def test_settings_refuse_a_webhook_without_a_secret(tmp_path):
 
     with pytest.raises(ConfigError, match="TOUCHPOINT_TELEGRAM_WEBHOOK_SECRET must be set"):
         Settings(build_dir=tmp_path, telegram_token=TOKEN, telegram_webhook_url="https://x.example/hook")
+
+
+def test_a_chat_over_its_rate_is_told_once_and_nothing_is_stored(tmp_path, telegram, rasa, database_url):
+    settings = make_settings(
+        tmp_path, telegram, database_url, rate_conversation=6,  # a burst of 2, then one every 10 s
+        telegram_webhook_url="https://bot.example.com/telegram/webhook", telegram_webhook_secret=SECRET,
+    )  # fmt: skip
+    with start_app(settings, rasa) as client:
+        for n in range(5):
+            assert post_update(client, telegram.text_update(CHAT, f"question {n}")).json() == {"ok": True}
+        assert len(rasa.sent) == 2
+        texts = [message["text"] for message in telegram.sent(CHAT)]
+        notices = [text for text in texts if "faster than I can answer" in text]
+        assert len(notices) == 1 and "wait 10 seconds" in notices[0]  # once, not once per refused message
+        stored = client.portal.call(client.app.state.store.messages, f"telegram:{CHAT}")
+        assert [m.text for m in stored if m.role == "user"] == ["question 0", "question 1"]
+        post_update(client, telegram.text_update(CHAT + 1, "another chat"))
+        assert len(rasa.sent) == 3  # each chat its own limit

@@ -128,6 +128,7 @@ def test_a_message_resent_while_still_being_answered_gets_that_answer(client, ra
         assert first.receive_json()["type"] == "typing"  # the bot is working on it
         second.send_json({"type": "message", "id": "m1", "text": "How do I turn on roaming?"})
         release.set()
+        assert second.receive_json()["type"] == "typing"  # it is being answered
         again = second.receive_json()
     assert again["type"] == "reply" and again["messages"][0]["title"] == "Turn on international roaming"
     assert len(rasa.sent) == 1
