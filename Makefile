@@ -34,7 +34,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # Rasa's domain is bot/domain.yml with its responses from the string catalogue (touchpoint domain).
 RASA_INPUTS := config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/strings/*.yml)
 
-.PHONY: help setup index train validate run test test-fast lint eval bench quality clean
+.PHONY: help setup index train validate run run-scaled test test-fast lint eval bench quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,16 @@ $(BUILD)/.browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES); }
 	@mkdir -p $(BUILD) && touch $@
 
+# The scaled stack's load balancer: Debian's nginx, run by `touchpoint run --scaled` as this user
+# with its configuration and logs in the build folder (the package's own service is not used).
+$(BUILD)/.nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx for the scaled stack"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light || \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx; }
+	@mkdir -p $(BUILD) && touch $@
+
 validate: $(APP_ENV)/.installed ## check the knowledge-base articles
 	$(APP_ENV)/bin/touchpoint validate
 
@@ -80,7 +90,19 @@ $(MODEL): $(RASA_INPUTS) $(RASA_ENV)/.installed $(APP_ENV)/.installed
 run: setup validate index train ## start Rasa, actions and the app on SQLite with the demo knowledge base
 	$(APP_ENV)/bin/touchpoint run
 
-test: setup index train $(BUILD)/.browser ## run every test: unit, Rasa data checks, browser and end-to-end
+# The scaled stack connects to the PostgreSQL and Redis already running on this machine; set these
+# (or the TOUCHPOINT_* variables themselves) for others.
+SCALED_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/touchpoint
+SCALED_RASA_TRACKER_URL ?= postgresql://postgres@127.0.0.1:5432/touchpoint_rasa
+SCALED_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+run-scaled: setup validate index train $(BUILD)/.nginx ## nginx before 2 apps, 2 Rasa and 2 action servers on PostgreSQL and Redis
+	TOUCHPOINT_DATABASE_URL=$${TOUCHPOINT_DATABASE_URL:-$(SCALED_DATABASE_URL)} \
+	TOUCHPOINT_RASA_TRACKER_URL=$${TOUCHPOINT_RASA_TRACKER_URL:-$(SCALED_RASA_TRACKER_URL)} \
+	TOUCHPOINT_REDIS_URL=$${TOUCHPOINT_REDIS_URL:-$(SCALED_REDIS_URL)} \
+	  $(APP_ENV)/bin/touchpoint run --scaled
+
+test: setup index train $(BUILD)/.browser $(BUILD)/.nginx ## run every test: unit, Rasa data checks, browser and end-to-end
 	$(APP_ENV)/bin/python -m pytest
 
 test-fast: $(APP_ENV)/.installed ## unit tests only (no Rasa, no browser)
@@ -93,7 +115,7 @@ lint: $(APP_ENV)/.installed ## ruff lint and format check
 eval: $(APP_ENV)/.installed ## score retrieval and handoff decisions on the held-out demo queries
 	$(APP_ENV)/bin/touchpoint eval
 
-bench: setup index train ## latency: retrieval, messages, publish-to-answer, redaction, review list at 100k conversations
+bench: setup index train $(BUILD)/.nginx ## latency: retrieval, messages, publish-to-answer, redaction, review list, soak with faults
 	$(APP_ENV)/bin/python tests/bench/bench_retrieval.py --json $(BUILD)/bench-retrieval.json
 	$(APP_ENV)/bin/python tests/bench/bench_messages.py --json $(BUILD)/bench-messages.json
 	$(APP_ENV)/bin/python tests/bench/bench_publish.py --rate 30 --json $(BUILD)/bench-publish.json
@@ -102,6 +124,7 @@ bench: setup index train ## latency: retrieval, messages, publish-to-answer, red
 	  --conversations 100000 --messages 1000000
 	$(APP_ENV)/bin/python tests/bench/bench_review.py --database-url $(REVIEW_BENCH_DATABASE) \
 	  --json $(BUILD)/bench-review.json
+	$(APP_ENV)/bin/python tests/bench/soak.py --minutes 10 --conversations 50 --json $(BUILD)/bench-soak.json
 	@if [ -d $(BENCHMARKS)/lcqmc_zh ]; then \
 	  $(APP_ENV)/bin/python tests/bench/bench_publish.py --lcqmc $(BENCHMARKS)/lcqmc_zh --size 10000 --rate 30 \
 	    --json $(BUILD)/bench-publish-10k.json; \

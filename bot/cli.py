@@ -213,7 +213,16 @@ def ensure_demo_staff(settings: Settings) -> str | None:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.processes import Stack, StartupError, Supervisor
+    from bot.processes import Scale, Stack, StartupError, Supervisor, ensure_database
+
+    scale = Scale(args.apps, args.rasa, args.actions) if args.scaled else Scale()
+    if scale.balanced and not (settings.redis_url and settings.rasa_tracker_url):
+        print(
+            "error: several instances share their state: set TOUCHPOINT_REDIS_URL and TOUCHPOINT_RASA_TRACKER_URL "
+            "(and TOUCHPOINT_DATABASE_URL to PostgreSQL); `make run-scaled` sets them for this machine",
+            file=sys.stderr,
+        )
+        return 2
 
     # `kill` (SIGTERM) stops the stack as cleanly as Ctrl-C: the children run in their own sessions.
     # The first signal interrupts; any further one is ignored, so that stopping is never cut short.
@@ -226,11 +235,19 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
+    ensure_database(settings.database_url)
     if cmd_db(settings, argparse.Namespace(action="upgrade")):
         return 1
-    print("Starting Rasa, the action server and the app (first start takes about a minute)...", flush=True)
+    if scale.balanced:
+        print(
+            f"Starting nginx, {scale.rasa} Rasa servers, {scale.actions} action servers and {scale.apps} apps "
+            "(first start takes a few minutes)...",
+            flush=True,
+        )
+    else:
+        print("Starting Rasa, the action server and the app (first start takes about a minute)...", flush=True)
     try:
-        stack = Stack(settings)
+        stack = Stack(settings, scale=scale)
         stack.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -269,10 +286,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         flush=True,
     )
     supervisor = Supervisor(stack)
+    status = stack.run_dir / "processes.json"  # shown by the app's /healthz
+    supervisor.write_status(status)
     try:
         while True:
-            for event in supervisor.check():
-                print(f"{time.strftime('%H:%M:%S')} {event}", file=sys.stderr, flush=True)
+            if events := supervisor.check():
+                for event in events:
+                    print(f"{time.strftime('%H:%M:%S')} {event}", file=sys.stderr, flush=True)
+                supervisor.write_status(status)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nStopping...", flush=True)
@@ -382,7 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the app alone (Rasa and actions must be running)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    commands.add_parser("run", help="start Rasa, the action server and the app")
+    run = commands.add_parser("run", help="start Rasa, the action server and the app")
+    run.add_argument(
+        "--scaled", action="store_true", help="several of each behind nginx, sharing PostgreSQL and Redis (see README)"
+    )
+    for name in ("apps", "rasa", "actions"):
+        run.add_argument(f"--{name}", type=int, default=2, metavar="N", help=f"with --scaled: how many {name} (2)")
     chat = commands.add_parser("chat", help="talk to a running Touchpoint in the terminal")
     chat.add_argument("--url", help="the app's base URL")
     chat.add_argument("--conversation", help="continue this conversation id")

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.e2e
 
 def test_conversation_survives_an_app_restart(stack, chat):
     chat.say("how do I check my remaining data")
-    stack.app.stop()
-    stack.app.start()
-    stack.app.wait_ready()
+    stack.process("app").stop()
+    stack.process("app").start()
+    stack.process("app").wait_ready()
     reply = chat.say("and how do I top up")
     assert reply["messages"], reply
     texts = [m["text"] for m in chat.stored()["messages"] if m["role"] == "user"]
@@ -23,7 +23,7 @@ def test_conversation_survives_an_app_restart(stack, chat):
 
 def test_rasa_stopping_mid_conversation_hands_off_with_service_error(stack, chat):
     assert chat.say("how do I read my bill")["handoff"] is None
-    stack.rasa.stop()
+    stack.process("rasa").stop()
     try:
         reply = chat.say("这个月账单为什么这么高")
         assert reply["handoff"] == {"reason": "service_error"}
@@ -37,12 +37,12 @@ def test_rasa_stopping_mid_conversation_hands_off_with_service_error(stack, chat
         ]
         assert stored["messages"][-1]["role"] == "system"  # the queue's place, or the offer
     finally:
-        stack.rasa.start()
-        stack.rasa.wait_ready()
+        stack.process("rasa").start()
+        stack.process("rasa").wait_ready()
 
 
 def test_action_server_down_hands_off_with_service_error(stack, chat):
-    stack.actions.stop()
+    stack.process("actions").stop()
     try:
         reply = chat.say("how do I replace a lost SIM card")
         assert reply["handoff"] == {"reason": "service_error"}
@@ -51,5 +51,5 @@ def test_action_server_down_hands_off_with_service_error(stack, chat):
         assert [m["role"] for m in stored] == ["user", "bot", "system"]
         assert stored[2]["text"].startswith(("You are number", "Nobody from our support team is online"))
     finally:
-        stack.actions.start()
-        stack.actions.wait_ready()
+        stack.process("actions").start()
+        stack.process("actions").wait_ready()
