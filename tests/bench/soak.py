@@ -85,14 +85,18 @@ class Log:
     faults: list[tuple[float, str]] = field(default_factory=list)
 
 
-def free_base_port(span: int = 3) -> int:
-    """A port p with p .. p + span free (the balancer's, then its instances')."""
-    while True:
+def free_base_ports(count: int, span: int = 3) -> list[int]:
+    """`count` ports p, each with p .. p + span free and apart from the others' (the balancer's
+    port, then its instances')."""
+    ports: list[int] = []
+    while len(ports) < count:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port + span < 65000 and all(_free(port + n) for n in range(span + 1)):
-            return port
+        apart = all(abs(port - other) > span for other in ports)
+        if apart and port + span < 65000 and all(_free(port + n) for n in range(span + 1)):
+            ports.append(port)
+    return ports
 
 
 def _free(port: int) -> bool:
@@ -429,7 +433,7 @@ async def drive(stack: Stack, redis, soak: Soak, log: Log) -> float:
 
 def start_stack(folder: Path, database_url: str, tracker_url: str, redis_url: str) -> Stack:
     base = load_settings()
-    public = {name: free_base_port() for name in ("app", "rasa", "actions")}
+    public = dict(zip(("app", "rasa", "actions"), free_base_ports(3), strict=True))
     settings = base.with_overrides(
         database_url=database_url,
         rasa_tracker_url=tracker_url,
