@@ -83,6 +83,8 @@ class Log:
     replies: Counter = field(default_factory=Counter)  # (conversation, message id) -> reply frames got
     pushed: Counter = field(default_factory=Counter)  # (conversation, stored message id) -> pushes got
     faults: list[tuple[float, str]] = field(default_factory=list)
+    health: list[tuple[float, int, float]] = field(default_factory=list)  # (when, status, seconds)
+    handed_back: int = 0  # conversations an agent claimed, answered and handed back
 
 
 def free_base_ports(count: int, span: int = 3) -> list[int]:
@@ -233,9 +235,8 @@ async def converse(user, rng: random.Random, until: float) -> None:
         await asyncio.sleep(rng.uniform(1.0, 4.0))
 
 
-async def agent(base_url: str, username: str, log: Log, until: float) -> int:
+async def agent(base_url: str, username: str, log: Log, until: float) -> None:
     """An agent who claims whatever waits, answers it and hands it back a little later."""
-    handled = 0
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         page = await http.get("/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
@@ -243,6 +244,7 @@ async def agent(base_url: str, username: str, log: Log, until: float) -> int:
         await http.post("/login", data=form)
         token = (await http.get("/api/staff/me")).json()["csrf_token"]
         headers = {"X-CSRF-Token": token}
+        console = asyncio.create_task(keep_console_open(base_url, http.cookies["touchpoint_staff"], until))
         while time.monotonic() < until:
             await asyncio.sleep(1.0)
             try:
@@ -256,10 +258,36 @@ async def agent(base_url: str, username: str, log: Log, until: float) -> int:
                     await http.post(path + "/messages", headers=headers, json={"text": "Hello, I can help with that."})
                     await asyncio.sleep(1.0)
                     await http.post(path + "/handback", headers=headers)
-                    handled += 1
+                    log.handed_back += 1
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 log.errors.append((time.monotonic(), "agent", type(exc).__name__))
-    return handled
+        console.cancel()
+
+
+async def keep_console_open(base_url: str, cookie: str, until: float) -> None:
+    """The agent's console socket, through which the agent counts as online (handoffs then queue
+    for them); opened again on whichever instance when it drops."""
+    headers = {"Cookie": f"touchpoint_staff={cookie}", "Origin": base_url}
+    url = base_url.replace("http", "ws", 1) + "/desk/ws"
+    while time.monotonic() < until:
+        with contextlib.suppress(OSError, TimeoutError, websockets.WebSocketException):
+            async with websockets.connect(url, additional_headers=headers, open_timeout=5) as socket:
+                async for _ in socket:
+                    pass
+        await asyncio.sleep(0.5)
+
+
+async def watch_health(base_url: str, log: Log, until: float) -> None:
+    """GET /healthz every second, as a load balancer or monitor would."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        while time.monotonic() < until:
+            started = time.monotonic()
+            try:
+                status = (await http.get("/healthz")).status_code
+            except httpx.HTTPError:
+                status = 0
+            log.health.append((started, status, time.monotonic() - started))
+            await asyncio.sleep(1.0)
 
 
 # --- faults ------------------------------------------------------------------------------------
@@ -345,6 +373,13 @@ def check(log: Log, stored: dict[tuple[str, str], int]) -> dict[str, object]:
         ],
         "faults_at": [f"{when:.1f} {what}" for when, what in log.faults],
         "conversations_with_errors": len({who for _, who, _ in log.errors}),
+        "handed_back_by_the_agent": log.handed_back,
+        "healthz_checks": len(log.health),
+        "healthz_slowest_s": round(max((seconds for _, _, seconds in log.health), default=0), 2),
+        "healthz_not_ok_outside_fault_windows": sum(
+            status != 200 and not any(0 <= when - fault <= FAULT_WINDOW for fault in fault_times)
+            for when, status, _ in log.health
+        ),
     }
 
 
@@ -422,9 +457,8 @@ async def drive(stack: Stack, redis, soak: Soak, log: Log) -> float:
                 user = ApiUser(http, log, rng)
             users.append(user)
         tasks = [converse(user, random.Random(soak.seed + n), until) for n, user in enumerate(users)]
-        await asyncio.gather(
-            *tasks, agent(base_url, "soak-agent", log, until), run_faults(stack, redis, schedule, started, log)
-        )
+        others = (agent(base_url, "soak-agent", log, until), watch_health(base_url, log, until))
+        await asyncio.gather(*tasks, *others, run_faults(stack, redis, schedule, started, log))
         for user in users:
             if isinstance(user, WidgetUser):
                 await user.close()

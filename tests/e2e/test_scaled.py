@@ -57,6 +57,8 @@ def test_a_minute_with_an_app_instance_killed_loses_doubles_and_delays_nothing(s
     assert checks["lost"] == 0 and checks["duplicated"] == 0 and checks["replies_delivered_twice"] == 0
     assert checks["late_or_unanswered"] == 0
     assert checks["errors_outside_fault_windows"] == 0, checks["unexplained_errors"]
+    assert checks["healthz_checks"] > 30 and checks["healthz_slowest_s"] < 5
+    assert checks["handed_back_by_the_agent"] > 0  # handoffs, an agent's replies and hand-backs happened
     assert any(event.endswith("restart 1)") and "app-1" in event for event in report["supervisor"])
 
 
