@@ -360,7 +360,7 @@ def check(log: Log, stored: dict[tuple[str, str], int]) -> dict[str, object]:
         "duplicated": len(duplicated),
         "replies_delivered_twice": len(replies_twice) + len(pushed_twice),
         "late_or_unanswered": len(late),
-        "fallbacks": sum(s.fallback for s in log.sent),
+        "replies_in_a_service_error_handoff": sum(s.fallback for s in log.sent),
         "replayed": sum(s.replayed for s in log.sent),
         "retried": sum(s.attempts > 1 for s in log.sent),
         "errors_in_fault_windows": len(log.errors) - len(unexplained),
