@@ -364,21 +364,29 @@ class TelegramChannel:
             return None  # edits and other update kinds are not part of the conversation
         chat = conversation_id(message.chat_id)
         language = user_language(message.from_user)
+        # A redelivered update whose message was stored before a crash is answered, not stored again.
+        client_id = f"message-{message.message_id}"
         if not message.text:
             kinds = ("photo", "sticker", "voice", "video", "document", "location")
             kind = next((k for k in kinds if getattr(message, k, None)), "attachment")
             return await self._gateway.say(chat, CHANNEL, f"[{kind}]", "text_only", language or "en")
         command = _command(message)
         if command == "start":
-            return await self._gateway.handle(chat, GREET, CHANNEL, language=language, display=message.text)
+            return await self._gateway.handle(
+                chat, GREET, CHANNEL, language=language, display=message.text, client_id=client_id
+            )
         if command == "human":
-            return await self._gateway.handle(chat, REQUEST_HUMAN, CHANNEL, language=language, display=message.text)
+            return await self._gateway.handle(
+                chat, REQUEST_HUMAN, CHANNEL, language=language, display=message.text, client_id=client_id
+            )
         if command is not None:  # /help and any command the bot does not know
             return await self._gateway.say(chat, CHANNEL, message.text, "telegram_help", language or "en")
         text = typed_text(message.text)
         try:
             name = message.from_user.full_name if message.from_user else None
-            return await self._gateway.handle(chat, text, CHANNEL, language=language, user_name=name)
+            return await self._gateway.handle(
+                chat, text, CHANNEL, language=language, user_name=name, client_id=client_id
+            )
         except InvalidMessage as exc:
             logger.info("Message in chat %s refused: %s", message.chat_id, exc)
             key = "too_long" if clean_text(text) else "no_words"

@@ -560,3 +560,39 @@ def test_a_chat_over_its_rate_is_told_once_and_nothing_is_stored(tmp_path, teleg
         assert [m.text for m in stored if m.role == "user"] == ["question 0", "question 1"]
         post_update(client, telegram.text_update(CHAT + 1, "another chat"))
         assert len(rasa.sent) == 3  # each chat its own limit
+
+
+def test_an_update_whose_message_was_stored_before_a_crash_is_answered_once_on_redelivery(webhook, telegram, rasa):
+    """The instance stored the user's message and died before the answer: the redelivered update
+    is answered, and the message is not stored twice."""
+    from datetime import timedelta
+
+    from sqlalchemy import update as sql_update
+
+    from bot.channels.telegram import ABANDONED_AFTER
+    from bot.store import ChannelEvent, Message, utcnow
+
+    update = telegram.text_update(CHAT, "How do I turn on roaming?")
+    key = f"telegram:{webhook.app.state.settings.telegram_token.split(':')[0]}:{update['update_id']}"
+    store = webhook.app.state.store
+    conversation_id = f"telegram:{CHAT}"
+
+    async def died_after_storing():
+        assert await store.claim_event(key)
+        async with store.transaction() as tx:
+            conversation = await tx.add_conversation(conversation_id, "telegram", "en")
+            data = {"client_id": f"message-{update['message']['message_id']}", "language": "en"}
+            tx.add_messages(
+                conversation, [Message(role="user", channel="telegram", text=update["message"]["text"], data=data)]
+            )
+        async with store.engine.begin() as connection:
+            await connection.execute(
+                sql_update(ChannelEvent).values(created_at=utcnow() - ABANDONED_AFTER - timedelta(seconds=1))
+            )
+
+    webhook.portal.call(died_after_storing)
+    post_update(webhook, update)
+    assert [s["message"] for s in rasa.sent] == ["How do I turn on roaming?"]
+    assert len(telegram.sent(CHAT)) == 1
+    stored = webhook.portal.call(store.messages, conversation_id)
+    assert [m.role for m in stored] == ["user", "bot"]
