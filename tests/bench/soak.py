@@ -535,7 +535,7 @@ def main() -> int:
     parser.add_argument("--faults", default="app-1,rasa-1,actions-1,redis", help="in this order; '' for none")
     parser.add_argument("--json", type=Path, help="write the figures here (and a chart beside it, .png)")
     args = parser.parse_args()
-    from tests.databases import POSTGRES_ADMIN_URL
+    from tests.databases import POSTGRES_ADMIN_URL, _admin
     from tests.redis_server import RedisServer
 
     folder = ROOT / "build" / "soak"
@@ -553,6 +553,8 @@ def main() -> int:
     finally:
         stack.stop()
         redis.stop()
+        for database in (name, f"{name}_rasa"):  # made by the stack (the app's) and by Rasa
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     print_report(report)
     if args.json:
         chart(report["minutes"], report["log"], report["started"], args.json.with_suffix(".png"))

@@ -38,11 +38,13 @@ def scaled(tmp_path_factory):
     databases = [postgres_database(), postgres_database()]
     database_url, tracker = (next(database) for database in databases)
     tracker_url = tracker.replace("postgresql+asyncpg://", "postgresql://", 1)
-    stack = soak.start_stack(folder, database_url, tracker_url, redis.url)
+    stack = None
     try:
+        stack = soak.start_stack(folder, database_url, tracker_url, redis.url)
         yield stack, redis, database_url
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         redis.stop()
         for database in databases:
             next(database, None)
