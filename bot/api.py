@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from typing import Any
 
@@ -20,7 +19,7 @@ from starlette.routing import Route
 
 from bot.auth import current_staff, require_bearer
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from bot.messages import MAX_TEXT, InvalidMessage, WrongChannel
+from bot.messages import CLIENT_ID, MAX_TEXT, InvalidMessage, WrongChannel
 from bot.openapi import openapi_json
 from bot.params import json_object
 from bot.replies import message_json
@@ -28,7 +27,6 @@ from bot.store import iso
 
 MAX_ID = 128
 TOKEN_HEADER = "X-Conversation-Token"
-MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHANNELS = ("api", "cli")
 # Conversation ids the other channels make; the API may neither create nor write to them.
 RESERVED_PREFIXES = ("telegram:", "web:")
@@ -75,7 +73,7 @@ async def post_message(request: Request) -> JSONResponse:
     if existing is not None and existing.token_hash and not _holds_token(request, existing):
         raise Forbidden(f"send this conversation's token as '{TOKEN_HEADER}' (it came with its first reply)")
     message_id = body.get("message_id")
-    if message_id is not None and (not isinstance(message_id, str) or not MESSAGE_ID.fullmatch(message_id)):
+    if message_id is not None and (not isinstance(message_id, str) or not CLIENT_ID.fullmatch(message_id)):
         raise InvalidRequest("'message_id' must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
     await request.app.state.limits.check(f"api:{conversation_id}", request.client.host if request.client else None)
     try:

@@ -6,6 +6,8 @@ import re
 import unicodedata
 
 MAX_TEXT = 4096  # Telegram's own limit, so no Telegram message is refused
+# A client's name for a message (the widget's ids, the API's message_id): sent again, handled once.
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class InvalidMessage(ValueError):

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 
 from bot.auth import SESSION_COOKIE
 from bot.conversations import State
-from bot.messages import MAX_TEXT
+from bot.messages import CLIENT_ID, MAX_TEXT
 from bot.store import CHANNELS
 
 PATH = "/api/openapi.json"
@@ -80,7 +80,7 @@ def _schemas(api) -> dict[str, Any]:
                 "user_name": {**text_or_null, "description": "Shown to the agents."},
                 "message_id": {
                     **text,
-                    "pattern": api.MESSAGE_ID.pattern.join("^$"),
+                    "pattern": CLIENT_ID.pattern.join("^$"),
                     "description": "Names the message: sent again with the same id (a retry), it is handled once "
                     "and the reply is the first sending's, with `replayed`.",
                 },

@@ -16,9 +16,7 @@ WORKDIR /app
 # torch 2.13.0 is the CPU build (PyTorch's own index; the one on PyPI pulls in CUDA).
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" \
-        > /tmp/requirements.txt \
-    && pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    | pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -r /dev/stdin
 
 # The project itself, installed in place: bot/settings.py finds its data files (bot/data,
 # bot/strings, bot/templates, knowledge_base/articles, ...) beside the code, so /app is its

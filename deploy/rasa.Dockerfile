@@ -5,7 +5,7 @@
 #   docker build -f deploy/rasa.Dockerfile -t touchpoint-rasa .
 # (deploy/compose.yml builds them in this order by itself: the `touchpoint-app` build context.)
 FROM touchpoint-app AS domain
-RUN touchpoint domain --out /tmp/domain.yml
+RUN touchpoint domain --out /app/build/domain.yml
 
 FROM python:3.10-slim
 
@@ -43,7 +43,7 @@ USER rasa
 # The training data and the rendered domain; then the same `rasa train` as the Makefile's.
 COPY config.yml ./
 COPY bot/data bot/data
-COPY --from=domain /tmp/domain.yml build/domain.yml
+COPY --from=domain /app/build/domain.yml build/domain.yml
 RUN rasa train --config config.yml --domain build/domain.yml --data bot/data \
         --out build/models --fixed-model-name touchpoint --quiet
 

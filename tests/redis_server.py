@@ -23,7 +23,10 @@ class RedisServer:
     def __init__(self, folder: Path):
         self.executable = shutil.which("redis-server")
         if self.executable is None:
-            pytest.skip("redis-server is not installed (Debian package redis-server); these tests start their own")
+            pytest.skip(
+                "redis-server is not installed: these tests start their own, and run where Debian's "
+                "redis-server package is"
+            )
         self.folder = folder
         self.port = free_port()
         self._process: subprocess.Popen | None = None

@@ -339,7 +339,7 @@ print(json.dumps(read))
 def test_rasa_reads_the_endpoints_with_the_password_from_its_environment(compose, settings, tmp_path):
     python = PROJECT_ROOT / "build" / "rasa-env" / "bin" / "python"
     if not python.exists():
-        pytest.skip("no Rasa environment at build/rasa-env (make setup)")
+        pytest.skip("no Rasa environment at build/rasa-env: runs after `make setup` (as `make test` does)")
     password = environment(compose, "rasa-1")["POSTGRES_PASSWORD"]
     variables = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "POSTGRES_PASSWORD": password}
     result = subprocess.run(
@@ -414,7 +414,7 @@ def test_nginx_retries_a_message_on_another_app_only_if_it_never_reached_the_fir
 def test_nginx_accepts_the_configuration(tmp_path):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
-        pytest.skip("nginx is not installed (`make run-scaled` installs Debian's)")
+        pytest.skip("nginx is not installed: runs once `make test` or `make run-scaled` has installed Debian's")
     # Upstream names resolve only on the compose network; here, to this machine. The pid file and
     # temp folders, which the image provides, go here.
     text = re.sub(r"server [a-z]+-\d+:", "server 127.0.0.1:", (DEPLOY / "nginx.conf").read_text(encoding="utf-8"))
@@ -523,9 +523,11 @@ def test_compose_builds_from_the_repository_root_and_mounts_files_that_exist(com
 def test_docker_compose_accepts_the_file():
     docker = shutil.which("docker")
     if docker is None:
-        pytest.skip("no docker CLI on this machine")
+        pytest.skip("no docker CLI on this machine: runs where Docker with its compose plugin is installed")
     if subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip("the docker CLI has no compose plugin (`docker compose config` needs no daemon, but the plugin)")
+        pytest.skip(
+            "the docker CLI has no compose plugin: runs where `docker compose` is installed (it needs no daemon)"
+        )
     result = subprocess.run(
         [docker, "compose", "-f", str(DEPLOY / "compose.yml"), "config", "--quiet"],
         env={**os.environ, **SAMPLE_VARIABLES},

@@ -41,7 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from bot import vocabulary
 from bot.hub import conversation_topic
 from bot.limits import RateLimited
-from bot.messages import MAX_TEXT, InvalidMessage, checked_text, typed_text
+from bot.messages import CLIENT_ID, MAX_TEXT, InvalidMessage, checked_text, typed_text
 from bot.replies import BotReply
 from bot.strings import widget_strings
 from knowledge_base.articles import LANGUAGES
@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 CHANNEL = "web"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
-CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_LABEL = 200
 
 
@@ -200,7 +199,7 @@ class WidgetSession:
 
 def _client_id(data: dict[str, Any]) -> str:
     client_id = data.get("id")
-    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.fullmatch(client_id):
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
         raise ProtocolError("'id' must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
     return client_id
 

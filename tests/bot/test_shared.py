@@ -26,25 +26,34 @@ async def instances(url: str, count: int = 2):
             await client.aclose()
 
 
+@contextlib.asynccontextmanager
+async def hubs(url: str):
+    """Two started RedisHubs, one per instance."""
+    async with instances(url) as clients:
+        started = [RedisHub(client) for client in clients]
+        for hub in started:
+            await hub.start()
+        try:
+            yield started
+        finally:
+            for hub in started:
+                await hub.close()
+
+
 async def next_event(queue: asyncio.Queue, timeout: float = 5.0):
     return await asyncio.wait_for(queue.get(), timeout)
 
 
 def test_an_event_published_on_one_instance_reaches_subscribers_of_every_instance_in_order(redis_server):
     async def main():
-        async with instances(redis_server.url) as (a, b):
-            hub_a, hub_b = RedisHub(a), RedisHub(b)
-            await hub_a.start(), await hub_b.start()
-            try:
-                with hub_a.subscribe("conversation:c1") as on_a, hub_b.subscribe("conversation:c1", DESK) as on_b:
-                    for n in range(20):
-                        await hub_a.publish("conversation:c1", {"n": n, "text": "您好"})
-                    await hub_b.publish(DESK, {"type": "queue"})
-                    heard_b = [await next_event(on_b) for _ in range(21)]
-                    heard_a = [await next_event(on_a) for _ in range(20)]
-                    assert on_a.empty()  # the desk event is not on a's topic
-            finally:
-                await hub_a.close(), await hub_b.close()
+        async with hubs(redis_server.url) as (hub_a, hub_b):
+            with hub_a.subscribe("conversation:c1") as on_a, hub_b.subscribe("conversation:c1", DESK) as on_b:
+                for n in range(20):
+                    await hub_a.publish("conversation:c1", {"n": n, "text": "您好"})
+                await hub_b.publish(DESK, {"type": "queue"})
+                heard_b = [await next_event(on_b) for _ in range(21)]
+                heard_a = [await next_event(on_a) for _ in range(20)]
+                assert on_a.empty()  # the desk event is not on a's topic
         assert heard_a == [{"n": n, "text": "您好"} for n in range(20)]
         assert heard_b[:20] == heard_a and heard_b[20] == {"type": "queue"}
 
@@ -53,28 +62,23 @@ def test_an_event_published_on_one_instance_reaches_subscribers_of_every_instanc
 
 def test_events_reach_this_instance_while_redis_restarts_and_every_instance_after(redis_server):
     async def main():
-        async with instances(redis_server.url) as (a, b):
-            hub_a, hub_b = RedisHub(a), RedisHub(b)
-            await hub_a.start(), await hub_b.start()
-            try:
-                with hub_a.subscribe("conversation:c1", DESK) as on_a, hub_b.subscribe("conversation:c1") as on_b:
-                    redis_server.stop()
-                    await asyncio.sleep(0.3)
-                    await hub_a.publish("conversation:c1", {"n": "during"})  # no error: this instance hears it
-                    assert await next_event(on_a) == {"n": "during"}
-                    redis_server.start()
-                    # Once its listener is back, the consoles here reload their queue (events of
-                    # other instances may have been missed).
-                    assert await next_event(on_a, timeout=15) == {"type": "queue"}
-                    for _ in range(100):  # b's listener comes back on its own back-off
-                        if hub_b._listening.is_set():
-                            break
-                        await asyncio.sleep(0.1)
-                    await hub_a.publish("conversation:c1", {"n": "after"})
-                    assert await next_event(on_b, timeout=10) == {"n": "after"}
-                    assert await next_event(on_a) == {"n": "after"}
-            finally:
-                await hub_a.close(), await hub_b.close()
+        async with hubs(redis_server.url) as (hub_a, hub_b):
+            with hub_a.subscribe("conversation:c1", DESK) as on_a, hub_b.subscribe("conversation:c1") as on_b:
+                redis_server.stop()
+                await asyncio.sleep(0.3)
+                await hub_a.publish("conversation:c1", {"n": "during"})  # no error: this instance hears it
+                assert await next_event(on_a) == {"n": "during"}
+                redis_server.start()
+                # Once its listener is back, the consoles here reload their queue (events of
+                # other instances may have been missed).
+                assert await next_event(on_a, timeout=15) == {"type": "queue"}
+                for _ in range(100):  # b's listener comes back on its own back-off
+                    if hub_b._listening.is_set():
+                        break
+                    await asyncio.sleep(0.1)
+                await hub_a.publish("conversation:c1", {"n": "after"})
+                assert await next_event(on_b, timeout=10) == {"n": "after"}
+                assert await next_event(on_a) == {"n": "after"}
 
     asyncio.run(main())
 

@@ -29,7 +29,7 @@ import soak  # noqa: E402
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory):
     if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
-        pytest.skip("nginx is not installed: `make test` installs Debian's nginx (make build/.nginx)")
+        pytest.skip("nginx is not installed: runs under `make test`, which installs Debian's nginx first")
     from tests.redis_server import RedisServer
 
     folder = tmp_path_factory.mktemp("scaled")
